@@ -1,0 +1,119 @@
+"""Benchmark of the metering engine: prints one JSON line.
+
+    python bench/run.py --events 1000000 [--database-url URL]
+
+Generates N realistic LLM-token events (1,000 customers, one month) with the simulator, then
+measures on a fresh store (a temporary SQLite file unless --database-url is given):
+  ingest_events_per_s  the CSV file through the real import (parse, validate, hash, insert)
+  cold_load_ms         store → frame ready for previews (load, parse properties, build the
+                       columns the preview metric reads)
+  preview_ms           median of 20 warm aggregations of a sum metric with a filter and a
+                       group_by over all N events
+  naive_sql_ms         the same aggregation as one SQL query with json_extract over the stored
+                       properties (the way Lago queries its Postgres events), median of 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metering import aggregation, ingest, simulate, store  # noqa: E402
+from metering.frame import FrameCache  # noqa: E402
+from metering.models import MetricCreate  # noqa: E402
+
+METRIC = MetricCreate(
+    name="LLM Tokens", code="llm_tokens", unit="tokens", event_name="llm.tokens",
+    aggregation="sum", value_property="tokens",
+    filters={"model": ["gpt-4o", "claude-sonnet"]}, group_by=["region"],
+)
+
+
+def naive_sql(engine) -> tuple[float, dict[str, Decimal]]:
+    if store.is_sqlite(engine):
+        value, key, model = "json_extract(properties, '$.tokens')", "json_extract(properties, '$.region')", "json_extract(properties, '$.model')"
+    else:
+        value, key, model = "(properties::jsonb ->> 'tokens')::numeric", "properties::jsonb ->> 'region'", "properties::jsonb ->> 'model'"
+    sql = text(
+        f"SELECT {key} AS grp, sum({value}) FROM event WHERE event_name = :name"
+        f" AND {model} IN ('gpt-4o', 'claude-sonnet') GROUP BY grp"
+    )
+    times, result = [], {}
+    for _ in range(3):
+        t = time.perf_counter()
+        with engine.connect() as conn:
+            result = {r[0]: Decimal(str(r[1])) for r in conn.execute(sql, {"name": "llm.tokens"})}
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
+        spec = simulate.template_spec(
+            "llm_tokens", customers=1000, start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+            days=30, daily_volume=max(1, -(-args.events // 30)), seed=args.seed,
+        )
+        df = simulate.simulate(spec).head(args.events)
+        csv_path = Path(tmp) / "events.csv"
+        simulate.to_csv(df, csv_path)
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = store.make_engine(url)
+        if args.database_url:
+            store.delete_all_events(engine)
+
+        t = time.perf_counter()
+        result = ingest.import_file(engine, csv_path)
+        ingest_s = time.perf_counter() - t
+        assert result.accepted == len(df), result.to_json()
+
+        t = time.perf_counter()
+        frame = FrameCache().get(engine)
+        first = aggregation.aggregate(frame, METRIC)  # builds the columns the preview reads
+        cold_ms = (time.perf_counter() - t) * 1000
+
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            warm = aggregation.aggregate(frame, METRIC)
+            times.append(time.perf_counter() - t)
+        preview_ms = statistics.median(times) * 1000
+
+        naive_ms, naive = naive_sql(engine)
+        groups = {g.group["region"]: g.value for g in warm.groups}
+        assert groups == naive and warm == first, (groups, naive)
+        if args.database_url:
+            store.delete_all_events(engine)
+        engine.dispose()
+
+    print(json.dumps({
+        "events": len(df),
+        "database": engine.dialect.name,
+        "ingest_events_per_s": round(len(df) / ingest_s),
+        "cold_load_ms": round(cold_ms),
+        "preview_ms": round(preview_ms, 1),
+        "naive_sql_ms": round(naive_ms),
+        "naive_over_preview": round(naive_ms / preview_ms, 1),
+        "preview_value": str(warm.value),
+    }))
+
+
+if __name__ == "__main__":
+    main()

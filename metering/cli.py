@@ -1,0 +1,149 @@
+"""The `metering` command: the engine, headless, printing JSON on stdout (contract §6).
+
+Bad arguments or files give one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from metering import aggregation, ingest, metrics, store
+from metering.frame import EventFrame
+from metering.models import MetricBase
+from metering.workspace import Workspace, WorkspaceError, load_workspace
+
+
+class UsageError(Exception):
+    """Bad input from the person at the terminal: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _print(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def parse_time(value: str, flag: str) -> int:
+    """--from/--to: ISO 8601 (no offset = UTC) or epoch seconds → epoch microseconds."""
+    values, reasons = ingest.parse_timestamps([value.strip()])
+    if reasons[0] is not None:
+        raise UsageError(f"{flag}: {reasons[0]}")
+    return int(values[0])
+
+
+def read_event_files(paths: Sequence[str]) -> EventFrame:
+    """Events from files, without touching the store; bad rows are reported on stderr."""
+    parsed = ingest.ParsedEvents()
+    for path in paths:
+        try:
+            one = ingest.read_events(path)
+        except ingest.UnreadableFile as exc:
+            raise UsageError(f"{path}: {exc}") from None
+        if one.errors:
+            first = one.errors[0]
+            sys.stderr.write(
+                f"metering: warning: {path}: {len(one.errors)} bad row(s) left out"
+                f" (first: line {first.line}, {first.field}: {first.reason})\n"
+            )
+        parsed.extend(one)
+    return EventFrame.from_parsed(parsed)
+
+
+def _frame(args: argparse.Namespace) -> EventFrame:
+    if args.events:
+        return read_event_files(args.events)
+    return EventFrame.from_store(store.make_engine())
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    if args.workspace:
+        return load_workspace(args.workspace)
+    engine = store.make_engine()  # no file: the app's own metrics
+    return Workspace(metrics=[metrics.validate_metric(m.model_dump()) for m in metrics.list_metrics(engine)])
+
+
+def _metric(workspace: Workspace, code: str) -> MetricBase:
+    return workspace.metric(code)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    parsed_files = []
+    for path in args.files:  # read every file first: an unreadable one stores nothing at all
+        try:
+            parsed_files.append((path, ingest.read_events(path)))
+        except ingest.UnreadableFile as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    engine = store.make_engine()
+    total = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": []}
+    for path, parsed in parsed_files:
+        result = ingest.store_parsed(engine, parsed, source=path)
+        for key in ("accepted", "duplicates", "rejected"):
+            total[key] += getattr(result, key)
+        for err in result.errors:
+            row = err.to_json()
+            total["errors"].append({"file": path, **row} if len(parsed_files) > 1 else row)
+    _print(total)
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    workspace = _workspace(args)
+    metric = _metric(workspace, args.metric)
+    start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
+    if end <= start:
+        raise UsageError("--to must be later than --from")
+    frame = _frame(args)
+    result = aggregation.aggregate(
+        frame, metric, start=start, end=end, customer_ids=[args.customer] if args.customer else None
+    )
+    _print(result.to_json())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="metering", description="Usage metering and billing, headless. Prints JSON.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("import", help="import event files (CSV, JSON Lines, JSON) into the store")
+    p.add_argument("files", nargs="+", metavar="EVENTS")
+    p.set_defaults(run=cmd_import)
+
+    p = sub.add_parser("aggregate", help="aggregate a metric over [--from, --to)")
+    p.add_argument("--workspace", metavar="W", help="workspace JSON (default: the app's metrics)")
+    p.add_argument("--events", action="append", metavar="E", help="event file (repeatable; default: the store)")
+    p.add_argument("--metric", required=True, metavar="CODE")
+    p.add_argument("--from", dest="start", required=True, metavar="T")
+    p.add_argument("--to", dest="end", required=True, metavar="T")
+    p.add_argument("--customer", metavar="ID")
+    p.set_defaults(run=cmd_aggregate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args))
+    except (UsageError, WorkspaceError, ingest.UnreadableFile, metrics.InvalidMetric) as exc:
+        sys.stderr.write(f"metering: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("metering: interrupted\n")
+        return 130
+    except Exception as exc:  # a bug, or the database is down: still one line, no traceback
+        sys.stderr.write(f"metering: error: {type(exc).__name__}: {exc}\n".replace("\n", " ").rstrip() + "\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
