@@ -1,0 +1,43 @@
+"""Entry of the pricing workbench: page config, shared state defaults and navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import state
+
+PAGES = {
+    "Design": [
+        ("pages/metrics.py", "Billable metrics", ":material/straighten:"),
+        ("pages/editor.py", "Metric editor", ":material/edit_note:"),
+        ("pages/plans.py", "Plans", ":material/sell:"),
+    ],
+    "Usage": [
+        ("pages/events.py", "Events", ":material/upload_file:"),
+        ("pages/usage.py", "Usage", ":material/monitoring:"),
+        ("pages/timeline.py", "Timeline", ":material/timeline:"),
+    ],
+    "Billing": [
+        ("pages/invoices.py", "Invoices", ":material/receipt_long:"),
+    ],
+    "Workspace": [
+        ("pages/workspace.py", "Workspace", ":material/folder_open:"),
+        ("pages/developers.py", "Developers", ":material/code:"),
+    ],
+}
+
+
+def main() -> None:
+    st.set_page_config(page_title="Pricing workbench", page_icon=":material/receipt_long:", layout="wide")
+    state.init_session()
+    navigation = {
+        section: [
+            st.Page(path, title=title, icon=icon, default=(path == "pages/metrics.py"))
+            for path, title, icon in entries
+        ]
+        for section, entries in PAGES.items()
+    }
+    st.navigation(navigation).run()
+
+
+main()

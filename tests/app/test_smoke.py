@@ -1,0 +1,13 @@
+"""Every page renders without an exception on an empty store."""
+
+import pytest
+
+from tests.app.conftest import page
+
+PAGES = ["metrics", "editor", "plans", "events", "usage", "timeline", "invoices", "workspace", "developers"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_on_empty_store(app_engine, name):
+    at = page(name)
+    assert not at.exception, at.exception

@@ -1,0 +1,50 @@
+"""Shared app state: the cached engine and event frame, session defaults.
+
+The engine and the frame cache are process-wide resources (`st.cache_resource`): every
+session reads the same store, and the columnar frame is loaded once and then only extended
+with new events. Call `clear_caches()` after anything that changes the store wholesale.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from metering import store
+from metering.frame import EventFrame, FrameCache
+
+SESSION_DEFAULTS: dict[str, Any] = {
+    "editor:code": None,  # code of the metric being edited; None = a new metric
+}
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> Engine:
+    return store.make_engine()
+
+
+@st.cache_resource(show_spinner=False)
+def _frames() -> tuple[FrameCache, threading.Lock]:
+    return FrameCache(), threading.Lock()
+
+
+def frame() -> EventFrame:
+    """The current events as columns (reloaded or extended only when the store changed)."""
+    cache, lock = _frames()
+    with lock:
+        return cache.get(engine())
+
+
+def init_session() -> None:
+    for key, value in SESSION_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+
+
+def clear_caches() -> None:
+    st.cache_data.clear()
+    cache, lock = _frames()
+    with lock:
+        cache.clear()
