@@ -40,4 +40,12 @@ def main() -> None:
     st.navigation(navigation).run()
 
 
-main()
+if __name__ == "__main__":
+    # Executed as the Streamlit script (each session's run, and AppTest).
+    main()
+else:
+    # Imported as a module: `streamlit run app.py` finds this `st.App` (by reading the file)
+    # and serves it with uvicorn, the pages and the HTTP API (/api/v1, metering.api) together.
+    from metering import api
+
+    app = st.App(__file__, routes=api.api_routes(), middleware=api.middleware(), lifespan=api.lifespan)

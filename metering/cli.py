@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from metering import aggregation, ingest, metrics, store
-from metering.frame import EventFrame
+from metering import aggregation, billing, ingest, invoices, metrics, store
+from metering.frame import EventFrame, from_us
 from metering.models import MetricBase
-from metering.workspace import Workspace, WorkspaceError, load_workspace
+from metering.workspace import Workspace, WorkspaceError, load_workspace, workspace_from_store
 
 
 class UsageError(Exception):
@@ -33,7 +33,7 @@ def _print(data: Any) -> None:
 def parse_time(value: str, flag: str) -> int:
     """--from/--to: ISO 8601 (no offset = UTC) or epoch seconds → epoch microseconds."""
     values, reasons = ingest.parse_timestamps([value.strip()])
-    if reasons[0] is not None:
+    if 0 in reasons:
         raise UsageError(f"{flag}: {reasons[0]}")
     return int(values[0])
 
@@ -110,6 +110,82 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _billing_workspace(args: argparse.Namespace) -> Workspace:
+    """--workspace W, else the app's own metrics, plans, subscriptions and timezone."""
+    if args.workspace:
+        return load_workspace(args.workspace)
+    return workspace_from_store(store.make_engine())
+
+
+def cmd_invoice(args: argparse.Namespace) -> int:
+    month = window = None
+    if args.period is not None:
+        if args.start is not None or args.end is not None:
+            raise UsageError("give either --period or --from and --to, not both")
+        try:
+            month = invoices.parse_month(args.period)
+        except invoices.InvoiceError as exc:
+            raise UsageError(f"--period: {exc}") from None
+    elif args.start is not None and args.end is not None:
+        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
+        if end <= start:
+            raise UsageError("--to must be later than --from")
+        window = (from_us(start), from_us(end))
+    else:
+        raise UsageError("give --period YYYY-MM, or --from and --to")
+    workspace = _billing_workspace(args)
+    if args.plan is not None:
+        workspace.plan(args.plan)  # an unknown plan is a usage error before any event is read
+    frame = _frame(args)
+    try:
+        result = invoices.run(
+            frame, workspace, plan_code=args.plan, month=month, window=window, customer_id=args.customer
+        )
+    except invoices.InvoiceError as exc:
+        raise UsageError(str(exc)) from None
+    _print(invoices.report(result, window=window))
+    return 0
+
+
+MAX_PERIODS = 1200
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    try:
+        count = int(args.periods)
+    except ValueError:
+        raise UsageError(f"--periods: '{args.periods}' is not a whole number") from None
+    if not 1 <= count <= MAX_PERIODS:
+        raise UsageError(f"--periods must be between 1 and {MAX_PERIODS}")
+    workspace = _billing_workspace(args)
+    plan = workspace.plan(args.plan)
+    metric = _metric(workspace, args.metric)
+    if plan.charge_for(metric.code) is None and plan.quota_for(metric.code) is None:
+        raise UsageError(f"plan '{plan.code}' has no charge or quota on metric '{metric.code}'")
+    frame = _frame(args)
+    try:
+        billed = invoices.assignments(
+            frame, plans=workspace.plans, subscriptions=workspace.subscriptions, tz=workspace.timezone,
+            plan_code=plan.code, customer_id=args.customer,
+        )
+    except invoices.InvoiceError as exc:
+        raise UsageError(str(exc)) from None
+    schedules = {}
+    for a in billed:
+        schedule = a.schedule(workspace.timezone)
+        if schedule is None:
+            raise UsageError(
+                f"customer '{a.customer_id}' has no subscription start and there are no events to anchor its periods"
+            )
+        schedules[a.customer_id] = schedule
+    try:
+        rows = billing.timeline(frame, metric, plan, schedules, periods_count=count)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _print(billing.timeline_json(metric.code, rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metering", description="Usage metering and billing, headless. Prints JSON.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -127,6 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", required=True, metavar="T")
     p.add_argument("--customer", metavar="ID")
     p.set_defaults(run=cmd_aggregate)
+
+    p = sub.add_parser("invoice", help="invoices for a billing period (--period YYYY-MM) or a window")
+    p.add_argument("--workspace", metavar="W", help="workspace JSON (default: the app's own setup)")
+    p.add_argument("--events", action="append", metavar="E", help="event file (repeatable; default: the store)")
+    p.add_argument("--plan", metavar="CODE", help="price every customer in the events under this plan (what-if)")
+    p.add_argument("--period", metavar="YYYY-MM", help="the first billing period starting in that month")
+    p.add_argument("--from", dest="start", metavar="T")
+    p.add_argument("--to", dest="end", metavar="T")
+    p.add_argument("--customer", metavar="ID")
+    p.set_defaults(run=cmd_invoice)
+
+    p = sub.add_parser("timeline", help="usage, quota and amount of one metric over the first N periods")
+    p.add_argument("--workspace", metavar="W", help="workspace JSON (default: the app's own setup)")
+    p.add_argument("--events", action="append", metavar="E", help="event file (repeatable; default: the store)")
+    p.add_argument("--plan", required=True, metavar="CODE")
+    p.add_argument("--metric", required=True, metavar="CODE")
+    p.add_argument("--periods", required=True, metavar="N")
+    p.add_argument("--customer", metavar="ID")
+    p.set_defaults(run=cmd_timeline)
     return parser
 
 

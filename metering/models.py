@@ -245,4 +245,16 @@ class Event(SQLModel, table=True):
     ts_us: int = Field(sa_column=Column(BigInteger, nullable=False))
     idempotency_key: str = Field(max_length=255, unique=True)
     properties: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    import_id: int | None = Field(default=None, foreign_key="import_batch.id", index=True)
+    # No index on import_id: it is only read to delete one import (a scan is fine there), and
+    # every index costs time on each bulk insert.
+    import_id: int | None = Field(default=None, foreign_key="import_batch.id")
+
+
+class StoreState(SQLModel, table=True):
+    """One row that says cheaply what changed in `event`: kept in the same transactions as the
+    inserts and deletes, so checking for news costs one row read, not a count over the table."""
+
+    __tablename__ = "store_state"
+    id: int = Field(default=1, primary_key=True)
+    events: int = 0  # rows in `event`
+    generation: int = 0  # bumped by every delete

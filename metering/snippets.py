@@ -1,8 +1,15 @@
 """Code snippets that send a metric's events to the workbench's own API (`POST /api/v1/events`).
 
 Generated from the metric definition: its event name and an example of every property it
-reads (value property, distinct by, a filter key with an allowed value, group-by labels), with
-the server's real base URL and API key, in cURL, Python (requests) and JavaScript (fetch).
+reads (value property, distinct by, each filter key with an allowed value, group-by labels),
+with the server's real base URL, in cURL (bash), Python (requests) and JavaScript (fetch; Node
+18+ as an ES module, for the top-level await: `node --input-type=module` or a `.mjs` file).
+
+The key: given as `api_key`, it is written into the code; with `api_key=None` the code reads
+the `METERING_API_KEY` environment variable instead (so a snippet can be shared safely).
+The timestamp: an explicit `event` is sent as it is; without one, the example event is sent
+with the time the code runs, so each run records a new event (an event with the same content
+and timestamp would be skipped as a duplicate).
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from typing import Any
 from metering.models import Aggregation, MetricBase
 
 LANGUAGES = ("curl", "python", "javascript")
+ENV_VAR = "METERING_API_KEY"
 _EXAMPLE_VALUES: dict[str, Any] = {
     "tokens": 1250, "duration_ms": 842.5, "gb": 12.375, "user_id": "user_42", "model": "gpt-4o",
     "region": "us-east", "endpoint": "/v1/search", "method": "GET", "status": 200, "plan": "pro",
 }
+_NOW = "\x00now\x00"  # stands for "the time the snippet runs" until rendered per language
 
 
 def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
@@ -34,14 +43,15 @@ def example_properties(metric: MetricBase, overrides: dict[str, Any] | None = No
     """An example value for every property the metric reads, nested along dot paths."""
     props: dict[str, Any] = {}
     leaf = lambda p: p.split(".")[-1]  # noqa: E731
-    if metric.aggregation in (Aggregation.sum, Aggregation.max, Aggregation.min, Aggregation.latest) and metric.value_property:
-        _set_path(props, metric.value_property, _EXAMPLE_VALUES.get(leaf(metric.value_property), 42))
-    if metric.aggregation == Aggregation.unique_count and metric.distinct_by:
-        _set_path(props, metric.distinct_by, _EXAMPLE_VALUES.get(leaf(metric.distinct_by), "id_123"))
+    # Filters first: an event must carry an allowed value to count at all.
     for key, values in metric.filters.items():
         if values:
-            first: Any = values[0]
-            _set_path(props, key, _number_or_text(first))
+            _set_path(props, key, _number_or_text(str(values[0])))
+    if metric.aggregation in (Aggregation.sum, Aggregation.max, Aggregation.min, Aggregation.latest) and metric.value_property:
+        value = _EXAMPLE_VALUES.get(leaf(metric.value_property), 42)
+        _set_path(props, metric.value_property, value if isinstance(value, (int, float)) else 42)
+    if metric.aggregation == Aggregation.unique_count and metric.distinct_by:
+        _set_path(props, metric.distinct_by, _EXAMPLE_VALUES.get(leaf(metric.distinct_by), "id_123"))
     for path in metric.group_by:
         _set_path(props, path, _EXAMPLE_VALUES.get(leaf(path), "example"))
     for path, value in (overrides or {}).items():
@@ -50,10 +60,12 @@ def example_properties(metric: MetricBase, overrides: dict[str, Any] | None = No
 
 
 def _number_or_text(text: str) -> Any:
-    try:
-        return int(text) if text.lstrip("-").isdigit() else text
-    except ValueError:
-        return text
+    """A filter's allowed value as the event would carry it: integers as JSON numbers (the
+    filter compares text forms, so 3 matches "3"), anything else as text."""
+    body = text[1:] if text.startswith("-") else text
+    if body.isascii() and body.isdigit() and (body == "0" or not body.startswith("0")) and text != "-0":
+        return int(text)
+    return text
 
 
 def example_event(metric: MetricBase, *, customer_id: str = "cus_001", when: datetime | None = None) -> dict[str, Any]:
@@ -67,43 +79,92 @@ def example_event(metric: MetricBase, *, customer_id: str = "cus_001", when: dat
     }
 
 
-def snippets(metric: MetricBase, *, base_url: str, api_key: str, event: dict[str, Any] | None = None) -> dict[str, str]:
-    """cURL, Python and JavaScript code that sends `event` (default: the example event)."""
-    event = event or example_event(metric)
+def _js(value: Any, indent: int = 0) -> str:
+    """JSON text (also a JavaScript literal), two-space indented, characters kept as they are."""
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * indent)
+
+
+def _py(value: Any, indent: int = 0) -> str:
+    """A Python literal for a JSON value: dicts, lists, strings, numbers, True/False/None."""
+    pad, inner = " " * indent, " " * (indent + 4)
+    if value is None:
+        return "None"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string or number is a Python literal too
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_py(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        return "[\n" + "\n".join(f"{inner}{_py(v, indent + 4)}," for v in value) + f"\n{pad}]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def snippets(metric: MetricBase, *, base_url: str, api_key: str | None, event: dict[str, Any] | None = None) -> dict[str, str]:
+    """cURL, Python and JavaScript code that sends `event` (default: the example event, stamped
+    with the time the code runs). `api_key=None` reads METERING_API_KEY from the environment."""
+    if event is None:
+        event = {**example_event(metric), "timestamp": _NOW}
     url = base_url.rstrip("/") + "/api/v1/events"
-    body = json.dumps(event, indent=2)
-    body_sh = body.replace("'", "'\\''")
-    py_event = json.dumps(event, indent=4).replace("true", "True").replace("false", "False").replace("null", "None")
-    return {
-        "curl": (
-            f"curl -sS -X POST '{url}' \\\n"
-            f"  -H 'Authorization: Bearer {api_key}' \\\n"
-            "  -H 'Content-Type: application/json' \\\n"
-            f"  -d '{body_sh}'\n"
-        ),
-        "python": (
-            "import requests\n\n"
-            f"event = {py_event}\n\n"
-            "response = requests.post(\n"
-            f"    {url!r},\n"
-            f"    headers={{\"Authorization\": \"Bearer {api_key}\"}},\n"
-            "    json=event,\n"
-            "    timeout=10,\n"
-            ")\n"
-            "response.raise_for_status()\n"
-            "print(response.json())\n"
-        ),
-        "javascript": (
-            f"const event = {body};\n\n"
-            f"const response = await fetch({json.dumps(url)}, {{\n"
-            "  method: \"POST\",\n"
-            "  headers: {\n"
-            f"    \"Authorization\": \"Bearer {api_key}\",\n"
-            "    \"Content-Type\": \"application/json\",\n"
-            "  },\n"
-            "  body: JSON.stringify(event),\n"
-            "});\n"
-            "if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);\n"
-            "console.log(await response.json());\n"
-        ),
-    }
+    now_json = json.dumps(_NOW)
+
+    # cURL: the JSON body in single quotes; the run time spliced in with $(date).
+    body = _shell_quote(_js(event)).replace(now_json, "\"'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'\"")
+    auth_sh = _shell_quote(f"Authorization: Bearer {api_key}") if api_key is not None else f'"Authorization: Bearer ${ENV_VAR}"'
+    curl = (
+        f"curl -sS --fail-with-body -X POST {_shell_quote(url)} \\\n"
+        f"  -H {auth_sh} \\\n"
+        "  -H 'Content-Type: application/json' \\\n"
+        f"  -d {body}\n"
+    )
+
+    # Python (requests)
+    py_imports = ["import os"] if api_key is None else []  # standard library first, as isort does
+    py_event = _py(event)
+    if now_json in py_event:
+        py_imports.append("from datetime import datetime, timezone")
+        py_event = py_event.replace(now_json, 'datetime.now(timezone.utc).isoformat(timespec="seconds")')
+    py_auth = f'"Bearer " + os.environ["{ENV_VAR}"]' if api_key is None else json.dumps(f"Bearer {api_key}")
+    python = (
+        ("\n".join(py_imports) + "\n\n" if py_imports else "")
+        + "import requests\n\n"
+        f"event = {py_event}\n\n"
+        "response = requests.post(\n"
+        f"    {json.dumps(url)},\n"
+        f"    headers={{\"Authorization\": {py_auth}}},\n"
+        "    json=event,\n"
+        "    timeout=10,\n"
+        ")\n"
+        "if not response.ok:\n"
+        "    raise SystemExit(f\"HTTP {response.status_code}: {response.text}\")\n"
+        "print(response.json())\n"
+    )
+
+    # JavaScript (fetch, Node 18+ as an ES module)
+    js_event = _js(event).replace(now_json, "new Date().toISOString()")
+    js_auth = f"`Bearer ${{process.env.{ENV_VAR}}}`" if api_key is None else json.dumps(f"Bearer {api_key}")
+    javascript = (
+        f"const event = {js_event};\n\n"
+        f"const response = await fetch({json.dumps(url)}, {{\n"
+        "  method: \"POST\",\n"
+        "  headers: {\n"
+        f"    \"Authorization\": {js_auth},\n"
+        "    \"Content-Type\": \"application/json\",\n"
+        "  },\n"
+        "  body: JSON.stringify(event),\n"
+        "});\n"
+        "if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);\n"
+        "console.log(JSON.stringify(await response.json()));\n"
+    )
+    return {"curl": curl, "python": python, "javascript": javascript}

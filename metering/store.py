@@ -20,6 +20,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from metering import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from metering import plan_store  # noqa: F401
+from metering import apikeys  # noqa: F401
 from metering.models import ImportBatch
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -66,6 +68,12 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:  # first start: count what is there once
+        conn.execute(text(
+            "INSERT INTO store_state (id, events, generation)"
+            " SELECT 1, (SELECT count(*) FROM event), 0"
+            " WHERE NOT EXISTS (SELECT 1 FROM store_state WHERE id = 1)"
+        ))
     return engine
 
 
@@ -124,6 +132,7 @@ def _insert_sqlite(engine: Engine, rows: Sequence[EventRow], import_id: int | No
             rows,
         )
         added = cur.rowcount
+        cur.execute("UPDATE store_state SET events = events + ? WHERE id = 1", (added,))
         raw.commit()
         return int(added)
     except BaseException:
@@ -155,6 +164,7 @@ def _insert_postgres(engine: Engine, rows: Sequence[EventRow], import_id: int | 
             (import_id,),
         )
         added = cur.rowcount
+        cur.execute("UPDATE store_state SET events = events + %s WHERE id = 1", (added,))
         raw.commit()
         return int(added)
     except BaseException:
@@ -166,16 +176,20 @@ def _insert_postgres(engine: Engine, rows: Sequence[EventRow], import_id: int | 
 
 @dataclass(frozen=True)
 class StoreVersion:
-    """What changed in the event table: new rows raise max_id; a delete lowers count."""
+    """What changed in the event table: inserts raise max_id and count; deletes bump generation."""
 
     count: int
     max_id: int
+    generation: int = 0
 
 
 def store_version(engine: Engine) -> StoreVersion:
     with engine.connect() as conn:
-        count, max_id = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM event")).one()
-    return StoreVersion(int(count), int(max_id))
+        count, generation, max_id = conn.execute(text(
+            "SELECT events, generation, (SELECT coalesce(max(id), 0) FROM event)"
+            " FROM store_state WHERE id = 1"
+        )).one()
+    return StoreVersion(int(count), int(max_id), int(generation))
 
 
 def fetch_events(engine: Engine, *, after_id: int = 0) -> list[tuple[int, str, str, int, str]]:
@@ -198,6 +212,7 @@ def delete_import(engine: Engine, import_id: int) -> int:
     """Delete the events one import added (and the import record). Returns events deleted."""
     with engine.begin() as conn:
         deleted = conn.execute(text("DELETE FROM event WHERE import_id = :i"), {"i": import_id}).rowcount
+        conn.execute(text("UPDATE store_state SET events = events - :n, generation = generation + 1 WHERE id = 1"), {"n": deleted})
         conn.execute(text("DELETE FROM import_batch WHERE id = :i"), {"i": import_id})
     return int(deleted)
 
@@ -206,3 +221,4 @@ def delete_all_events(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM event"))
         conn.execute(text("DELETE FROM import_batch"))
+        conn.execute(text("UPDATE store_state SET events = 0, generation = generation + 1 WHERE id = 1"))

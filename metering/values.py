@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 # A JSON number, exactly as RFC 8259 writes it. CSV cells matching this become JSON numbers
@@ -28,6 +28,9 @@ SCALE = 18
 MAX_INT_DIGITS = 40
 
 _MISSING = object()
+# Enough digits for every value the engine keeps (40 integer + 18 decimal places) and for their
+# sums: the default context (28 digits) would round them.
+EXACT = Context(prec=120)
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -46,7 +49,7 @@ def in_range(value: Decimal) -> bool:
     assert isinstance(exponent, int)
     if exponent < -SCALE:
         # trailing zeros beyond 18 places are harmless: 1.5000000000000000000000
-        stripped = value.normalize()
+        stripped = value.normalize(context=EXACT)
         if stripped.as_tuple().exponent < -SCALE:  # type: ignore[operator]
             return False
     return value.adjusted() < MAX_INT_DIGITS
@@ -90,17 +93,16 @@ def lookup(properties: dict[str, Any], path: str) -> Any:
 
 def normalized(value: Decimal) -> Decimal:
     """The same number without trailing zeros or an exponent: 12.500 → 12.5, 1E+3 → 1000."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
+    if value == value.to_integral_value(context=EXACT):
+        return value.quantize(Decimal(1), context=EXACT)
+    return value.normalize(context=EXACT)
 
 
 def decimal_str(value: Decimal) -> str:
     """A Decimal as plain text without exponent or trailing zeros: 1000, 0.3, -2.5."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(context=EXACT), "f")
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -2,7 +2,17 @@
 
 `{"timezone": "UTC", "metrics": [...], "plans": [...], "subscriptions": [...]}`. A bad file
 raises `WorkspaceError` whose message names the path of the bad field
-(`metrics[1].value_property: sum needs a value property …`).
+(`metrics[1].value_property: sum needs a value property …`,
+`plans[0].charges[1].tiers[2].up_to: …`, `subscriptions[3].plan: …`).
+
+Parsed, a workspace holds typed objects: metrics (`MetricCreate`), plans (`plans.Plan`,
+checked against the metrics) and subscriptions (`SubscriptionData`: customer_id, plan code and
+the start as written, which must read with `periods.parse_subscription_start`).
+
+`export_workspace(engine)` writes the app's store as such a document and
+`import_workspace(engine, workspace)` loads one into it, so export → import → export gives the
+same document (and the same invoices). Exported documents list metrics and plans by code and
+subscriptions by customer id; plans leave out unset optional fields.
 """
 
 from __future__ import annotations
@@ -13,8 +23,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from metering import metrics as metric_crud
+from metering import plan_store
 from metering.metrics import InvalidMetric, validate_metric
-from metering.models import MetricCreate
+from metering.models import MetricBase, MetricCreate
+from metering.periods import parse_subscription_start
+from metering.plan_store import SubscriptionData
+from metering.plans import Plan, errors_of, validate_plan_against_metrics
+
+TOP_LEVEL = ("timezone", "metrics", "plans", "subscriptions")
+SUBSCRIPTION_FIELDS = ("customer_id", "plan", "start")
 
 
 class WorkspaceError(ValueError):
@@ -25,8 +46,8 @@ class WorkspaceError(ValueError):
 class Workspace:
     timezone: str = "UTC"
     metrics: list[MetricCreate] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
-    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
+    subscriptions: list[SubscriptionData] = field(default_factory=list)
 
     def metric(self, code: str) -> MetricCreate:
         for metric in self.metrics:
@@ -35,16 +56,84 @@ class Workspace:
         known = ", ".join(m.code for m in self.metrics) or "none"
         raise WorkspaceError(f"metric '{code}' is not in the workspace (metrics: {known})")
 
+    def plan(self, code: str) -> Plan:
+        for plan in self.plans:
+            if plan.code == code:
+                return plan
+        known = ", ".join(sorted(p.code for p in self.plans)) or "none"
+        raise WorkspaceError(f"plan '{code}' is not in the workspace (plans: {known})")
+
+    def subscription(self, customer_id: str) -> SubscriptionData | None:
+        return next((s for s in self.subscriptions if s.customer_id == customer_id), None)
+
+
+def _dotted_to_path(prefix: str, dotted: str) -> str:
+    """("plans[0]", "charges.1.tiers.2.up_to") → "plans[0].charges[1].tiers[2].up_to"."""
+    out = prefix
+    for part in dotted.split(".") if dotted else []:
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
+
+
+def _plan(i: int, item: Any, metric_types: dict[str, str]) -> Plan:
+    where = f"plans[{i}]"
+    if not isinstance(item, dict):
+        raise WorkspaceError(f"{where}: must be an object")
+    try:
+        plan = Plan.model_validate(item)
+    except ValidationError as exc:
+        path, message = errors_of(exc)[0]
+        raise WorkspaceError(f"{_dotted_to_path(where, path)}: {message}") from None
+    problems = validate_plan_against_metrics(plan, metric_types)
+    if problems:
+        path, message = problems[0]
+        raise WorkspaceError(f"{_dotted_to_path(where, path)}: {message}")
+    return plan
+
+
+def _subscription(i: int, item: Any, plan_codes: set[str], tz: str) -> SubscriptionData:
+    where = f"subscriptions[{i}]"
+    if not isinstance(item, dict):
+        raise WorkspaceError(f"{where}: must be an object with customer_id, plan and start")
+    unknown = sorted(set(item) - set(SUBSCRIPTION_FIELDS))
+    if unknown:
+        raise WorkspaceError(f"{where}.{unknown[0]}: unknown field (expected customer_id, plan, start)")
+    customer = item.get("customer_id")
+    if not isinstance(customer, str) or not customer.strip():
+        raise WorkspaceError(f"{where}.customer_id: is required (the customer_id of the events, as text)")
+    if len(customer) > 255:
+        raise WorkspaceError(f"{where}.customer_id: must be at most 255 characters")
+    code = item.get("plan")
+    if not isinstance(code, str) or not code.strip():
+        raise WorkspaceError(f"{where}.plan: is required (the code of a plan in this workspace)")
+    if code not in plan_codes:
+        known = ", ".join(sorted(plan_codes)) or "none"
+        raise WorkspaceError(f"{where}.plan: plan '{code}' is not in the workspace (plans: {known})")
+    start = item.get("start")
+    if isinstance(start, bool) or (start is not None and not isinstance(start, (str, int))):
+        raise WorkspaceError(f"{where}.start: must be a date, an ISO 8601 timestamp or epoch seconds")
+    if start is not None and str(start).strip() == "":
+        start = None
+    if start is not None:
+        start = str(start).strip()
+        try:
+            parse_subscription_start(start, tz=tz)
+        except ValueError as exc:
+            raise WorkspaceError(f"{where}.start: {exc}") from None
+    return SubscriptionData(customer, code, start)
+
 
 def parse_workspace(data: Any) -> Workspace:
     if not isinstance(data, dict):
         raise WorkspaceError("a workspace must be a JSON object with timezone, metrics, plans, subscriptions")
-    unknown = sorted(set(data) - {"timezone", "metrics", "plans", "subscriptions"})
+    unknown = sorted(set(data) - set(TOP_LEVEL))
     if unknown:
         raise WorkspaceError(f"{unknown[0]}: unknown field (expected timezone, metrics, plans, subscriptions)")
     tz = data.get("timezone", "UTC") or "UTC"
+    if not isinstance(tz, str):
+        raise WorkspaceError("timezone: must be an IANA time zone name such as UTC or Europe/Berlin")
     try:
-        ZoneInfo(str(tz))
+        ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise WorkspaceError(f"timezone: '{tz}' is not an IANA time zone name such as UTC or Europe/Berlin") from None
     metrics: list[MetricCreate] = []
@@ -61,11 +150,29 @@ def parse_workspace(data: Any) -> Workspace:
             raise WorkspaceError(f"metrics[{i}].code: '{metric.code}' is used by another metric")
         seen.add(metric.code)
         metrics.append(metric)
-    return Workspace(str(tz), metrics, _list(data, "plans"), _list(data, "subscriptions"))
+    metric_types = {m.code: m.metric_type.value for m in metrics}
+    plans: list[Plan] = []
+    for i, item in enumerate(_list(data, "plans")):
+        plan = _plan(i, item, metric_types)
+        if any(p.code == plan.code for p in plans):
+            raise WorkspaceError(f"plans[{i}].code: '{plan.code}' is used by another plan")
+        plans.append(plan)
+    codes = {p.code for p in plans}
+    subscriptions: list[SubscriptionData] = []
+    for i, item in enumerate(_list(data, "subscriptions")):
+        sub = _subscription(i, item, codes, tz)
+        if any(s.customer_id == sub.customer_id for s in subscriptions):
+            raise WorkspaceError(
+                f"subscriptions[{i}].customer_id: '{sub.customer_id}' already has a subscription"
+            )
+        subscriptions.append(sub)
+    return Workspace(tz, metrics, plans, subscriptions)
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key) or []
+    value = data.get(key)
+    if value is None:
+        return []
     if not isinstance(value, list):
         raise WorkspaceError(f"{key}: must be a list")
     return value
@@ -85,10 +192,62 @@ def load_workspace(path: str | Path) -> Workspace:
     return parse_workspace(data)
 
 
+def _metric_json(metric: MetricBase) -> dict[str, Any]:
+    fields = {name: getattr(metric, name) for name in MetricBase.model_fields}
+    return MetricCreate.model_validate(fields).model_dump(mode="json")
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return plan.model_dump(mode="json", exclude_none=True)
+
+
 def workspace_json(workspace: Workspace) -> dict[str, Any]:
+    """The document of a parsed workspace, in the export's order (metrics and plans by code,
+    subscriptions by customer id)."""
     return {
         "timezone": workspace.timezone,
-        "metrics": [m.model_dump(mode="json") for m in workspace.metrics],
-        "plans": workspace.plans,
-        "subscriptions": workspace.subscriptions,
+        "metrics": [_metric_json(m) for m in sorted(workspace.metrics, key=lambda m: m.code)],
+        "plans": [plan_json(p) for p in sorted(workspace.plans, key=lambda p: p.code)],
+        "subscriptions": [s.as_json() for s in sorted(workspace.subscriptions, key=lambda s: s.customer_id)],
     }
+
+
+def export_workspace(engine: Engine) -> dict[str, Any]:
+    """The app's metrics, plans, subscriptions and timezone as a workspace document."""
+    return {
+        "timezone": plan_store.get_timezone(engine),
+        "metrics": [_metric_json(m) for m in sorted(metric_crud.list_metrics(engine), key=lambda m: m.code)],
+        "plans": [plan_json(p) for p in plan_store.list_plans(engine)],
+        "subscriptions": [s.as_json() for s in plan_store.list_subscriptions(engine)],
+    }
+
+
+def workspace_from_store(engine: Engine) -> Workspace:
+    """The app's own pricing setup as a parsed Workspace (what the CLI uses without --workspace)."""
+    return parse_workspace(export_workspace(engine))
+
+
+def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, replace: bool = True) -> Workspace:
+    """Load a workspace into the store. The whole document is validated before anything is
+    written. ``replace=True`` removes the metrics, plans, subscriptions and timezone that are
+    there first (events are kept); ``replace=False`` adds to them, replacing same codes and
+    customers. Returns the parsed workspace."""
+    if not isinstance(workspace, Workspace):
+        workspace = parse_workspace(workspace)
+    else:
+        workspace = parse_workspace(workspace_json(workspace))  # re-check a hand-built one
+    if replace:
+        plan_store.clear_pricing(engine)
+        for metric in metric_crud.list_metrics(engine):
+            metric_crud.delete_metric(engine, code=metric.code)
+    plan_store.set_timezone(engine, timezone=workspace.timezone)
+    for metric in workspace.metrics:
+        if metric_crud.get_metric(engine, code=metric.code) is None:
+            metric_crud.create_metric(engine, data=metric)
+        else:
+            metric_crud.update_metric(engine, code=metric.code, data=metric)
+    for plan in workspace.plans:
+        plan_store.save_plan(engine, plan=plan)
+    for sub in workspace.subscriptions:
+        plan_store.set_subscription(engine, customer_id=sub.customer_id, plan_code=sub.plan, start=sub.start)
+    return workspace

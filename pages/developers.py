@@ -1,6 +1,10 @@
-"""Placeholder until this page lands."""
+"""Developers: the HTTP API's address and key, code that sends a metric's events, the error format."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("developers")
-st.info("This page is being built.")
+from workbench import developers, state
+
+st.title("Developers")
+developers.render(state.engine())

@@ -1,6 +1,25 @@
-"""Placeholder until this page lands."""
+"""Metric editor: a new metric or the one in `editor:code`; form on the left, live previews right."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("editor")
-st.info("This page is being built.")
+from metering import metrics
+from workbench import editor, state
+
+engine = state.engine()
+editor.ensure_loaded(engine)
+editor.inject_css()
+
+code = editor.editing()
+if code:
+    current = metrics.get_metric(engine, code=code)
+    st.title(f"Edit metric · {current.name if current else code}")
+    st.caption(f"Editing `{code}`. Changes apply when you save; the previews follow the form as you type.")
+else:
+    st.title("New billable metric")
+    st.caption("Start from a quick template or fill the form; the previews on the right follow it as you type.")
+
+editor.templates_row(engine)
+editor.recheck_store()  # a full run (page entry, template): look for new events once
+editor.editor_body()

@@ -1,6 +1,19 @@
-"""Placeholder until this page lands."""
+"""Events: upload files, simulate usage, browse what is stored and delete imports."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("events")
-st.info("This page is being built.")
+from workbench import events, state
+
+st.title("Events")
+engine = state.engine()
+upload, simulator, stored = st.tabs(["Upload", "Simulate", "Stored events"])
+with upload:
+    events.render_upload(engine)
+with simulator:
+    events.render_simulator(engine)
+with stored:
+    events.render_browser(engine)
+    st.subheader("Imports")
+    events.render_imports(engine)

@@ -1,23 +1,134 @@
-"""Billable metrics: the list of metrics in the store."""
+"""Billable metrics: the list (with each metric's usage over the stored events), edit and delete."""
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 import streamlit as st
 
-from metering import metrics
-from workbench import state
+from metering import aggregation, metrics, preview
+from metering.models import MetricPublic
+from workbench import editor, state
+from workbench.editor import md
 
+DELETE_KEY = "metrics:delete"
+COLUMNS = [2.2, 2.0, 1.4, 1.8, 0.9, 1.4, 0.45, 0.45]
+LIST_CSS = "<style>.st-key-metrics-list hr { margin: 0.1rem 0 !important; }</style>"
+TYPE_LABELS = {k: v["label"] for k, v in editor.TYPE_GUIDE.items()}
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop(DELETE_KEY, None)
+
+
+@st.dialog("Delete metric", on_dismiss=_cancel_delete)
+def confirm_delete(code: str) -> None:
+    from metering.plan_store import plans_using_metric  # written alongside; imported when needed
+
+    engine = state.engine()
+    metric = metrics.get_metric(engine, code=code)
+    if metric is None:
+        st.info(f"The metric {md(code)} no longer exists.")
+        if st.button("Close", key="metrics:delete_close"):
+            _cancel_delete()
+            st.rerun()
+        return
+    frame = state.frame()
+    events = preview.events_named(frame, metric.event_name)
+    siblings = [m.code for m in metrics.list_metrics(engine) if m.event_name == metric.event_name and m.code != code]
+    plans = plans_using_metric(engine, code=code)
+
+    st.markdown(f"Delete **{md(metric.name)}** (`{code}`)? This cannot be undone.")
+    st.markdown("**What depends on it**")
+    lines = [
+        f"- Stored events named `{metric.event_name}`: **{preview.fmt(events)}**"
+        + (" — they stay stored (delete them on the Events page)." if events else "."),
+    ]
+    if siblings:
+        lines.append(f"- Other metrics reading the same events: {', '.join(f'`{s}`' for s in siblings)}.")
+    if plans:
+        lines.append(f"- Plans that use it: {', '.join(f'`{p}`' for p in plans)} — their charges or quotas "
+                     "on this metric can no longer be priced until you edit them.")
+    else:
+        lines.append("- No plan uses it.")
+    st.markdown("\n".join(lines))
+    confirmed = True
+    if plans:
+        confirmed = st.checkbox(f"I understand that {len(plans)} plan(s) use this metric", key="metrics:delete_ack")
+    left, right = st.columns(2)
+    if left.button("Delete metric", key="metrics:delete_yes", type="primary", icon=":material/delete:",
+                   disabled=not confirmed, width="stretch"):
+        metrics.delete_metric(engine, code=code)
+        if state_editing_this(code):
+            editor.start_new()
+        st.session_state["metrics:flash"] = f"Deleted {metric.name} ({code})."
+        _cancel_delete()
+        st.rerun()
+    if right.button("Cancel", key="metrics:delete_no", width="stretch"):
+        _cancel_delete()
+        st.rerun()
+
+
+def state_editing_this(code: str) -> bool:
+    return st.session_state.get("editor:code") == code
+
+
+def _ask_delete(code: str) -> None:
+    st.session_state[DELETE_KEY] = code
+    st.session_state.pop("metrics:delete_ack", None)
+
+
+def _row(metric: MetricPublic, result: aggregation.AggregateResult) -> None:
+    cols = st.columns(COLUMNS, vertical_alignment="center")
+    cols[0].markdown(f"**{md(metric.name)}**  \n`{metric.code}`")
+    path = aggregation.value_path(metric)
+    cols[1].markdown(md(metric.aggregation.value) + (f" of `{path}`" if path else "")
+                     + f"  \n:gray[event `{metric.event_name}`]")
+    cols[2].markdown(TYPE_LABELS[metric.metric_type.value])
+    value = f"**{preview.fmt(result.value)}** {md(metric.unit)}"
+    detail = f"{preview.plural(result.events, 'event')}" + (f", {preview.fmt(result.skipped)} skipped" if result.skipped else "")
+    cols[3].markdown(f"{value}  \n:gray[{detail}]")
+    cols[4].markdown(md(metric.unit))
+    cols[5].markdown(f"{metric.updated_at:%Y-%m-%d %H:%M}")
+    if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {metric.name}"):
+        editor.start_edit(metric.code)
+        st.switch_page("pages/editor.py")
+    cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {metric.name}",
+                   on_click=_ask_delete, args=(metric.code,))
+
+
+engine = state.engine()
 st.title("Billable metrics")
-rows = metrics.list_metrics(state.engine())
+st.caption("What you bill for: each metric reads one event stream and aggregates it. Values are over all stored events.")
+if flash := st.session_state.pop("metrics:flash", None):
+    st.success(md(flash), icon=":material/check_circle:")
+
+search_col, new_col = st.columns([4, 1], vertical_alignment="bottom")
+search = search_col.text_input("Search", key="metrics:search", placeholder="Search by name, code or event name",
+                               label_visibility="collapsed")
+if new_col.button("New metric", key="metrics:new", type="primary", icon=":material/add:", width="stretch"):
+    editor.start_new()
+    st.switch_page("pages/editor.py")
+
+rows = metrics.list_metrics(engine, search=search or None)
 if not rows:
-    st.info("No metrics yet.")
+    if search:
+        st.info(f"No metric matches “{md(search)}”.")
+    else:
+        st.info("No metrics yet. Create one from a quick template with **New metric**.", icon=":material/straighten:")
 else:
-    st.dataframe(
-        pd.DataFrame(
-            [{"Name": m.name, "Code": m.code, "Aggregation": m.aggregation.value, "Type": m.metric_type.value,
-              "Unit": m.unit, "Last updated": m.updated_at} for m in rows]
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    frame = state.frame()
+    results = {m.code: aggregation.aggregate(frame, m) for m in rows}
+    total_events = int(np.count_nonzero(frame.event_names.codes >= 0)) if len(frame) else 0
+    st.caption(f"{preview.plural(len(rows), 'metric')} · {preview.plural(total_events, 'stored event')}")
+    st.html(LIST_CSS)
+    with st.container(border=True, key="metrics-list"):
+        header = st.columns(COLUMNS)
+        for col, title in zip(header, ["Metric & code", "Aggregation", "Metric type", "Usage (all time)", "Unit",
+                                       "Last updated (UTC)", "", ""]):
+            col.markdown(f"**{title}**" if title else "")
+        for metric in rows:
+            st.divider()
+            _row(metric, results[metric.code])
+
+if code := st.session_state.get(DELETE_KEY):
+    confirm_delete(code)

@@ -1,6 +1,10 @@
-"""Placeholder until this page lands."""
+"""Usage: a metric's aggregated usage over a window, by group, per day and by customer."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("usage")
-st.info("This page is being built.")
+from workbench import state, usage
+
+st.title("Usage")
+usage.render(state.engine())

@@ -1,0 +1,628 @@
+"""The metric editor's live preview, written out for a person (no Streamlit here).
+
+- `calculate` writes the aggregation out on the REAL stored events the metric selects
+  (`12 + 30 + 7 + … = 48,210 over 1,204 events`), or, when the store holds none in the
+  window, on a few example events built from the metric's own example event. Every number
+  in it comes from the engine (`aggregation.aggregate`); the first values are read from the
+  frame's cached columns with numpy (the first k matching indices), never by looping over
+  the events.
+- `editor_preview` is the one call the editor's preview fragment makes per form change:
+  form errors, the live example event, the calculation and the code snippets.
+- `send_test_event` stores a test event for real and compares the metric before → after.
+
+Numbers are written exactly (Decimal, no float), with thousands separators: `48,210.5`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy.engine import Engine
+
+from metering import aggregation, ingest, metrics, snippets
+from metering.aggregation import SKIP_REASONS, AggregateResult, value_path
+from metering.frame import OK, EventFrame, from_us, to_us
+from metering.models import Aggregation, MetricBase, MetricCreate, MetricType
+from metering.values import lookup, normalized, parse_decimal
+
+FIRST_VALUES = 5  # values written out before "…"
+TOP_GROUPS = 10  # groups listed in the breakdown
+EXAMPLE_EVENTS = 3  # example events used when the store holds none for the metric
+WINDOWS: dict[str, str] = {"all": "All time", "30d": "Last 30 days"}
+WINDOW_DAYS = {"30d": 30}
+
+# What is derived from one frame (suggestions, calculations), dropped with the frame.
+_SEEN: weakref.WeakKeyDictionary[EventFrame, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+# Fields a preview can do without: the calculation reads none of them.
+_PREVIEW_FILLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "name": lambda d: d.get("name") or "Untitled metric",
+    "unit": lambda d: d.get("unit") or "units",
+    "code": lambda d: metrics.slugify(str(d.get("name") or "")) or "metric",
+    "description": lambda d: None,
+    "metric_type": lambda d: MetricType.charge_metered.value,
+}
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt(value: Decimal | int | float | None) -> str:
+    """An exact number with thousands separators: 48210 → 48,210; 0.30 → 0.3; 1E+3 → 1,000."""
+    if value is None:
+        return "—"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    number = normalized(Decimal(str(value)) if isinstance(value, float) else value)
+    return format(number, ",")
+
+
+def signed(value: Decimal) -> str:
+    if value > 0:
+        return "+" + fmt(value)
+    if value < 0:
+        return "−" + fmt(-value)
+    return "±0"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{fmt(n)} {word}{'' if n == 1 else 's'}"
+
+
+def _when(ts_us: int) -> str:
+    moment = from_us(ts_us)
+    pattern = "%Y-%m-%d %H:%M UTC" if moment.second == 0 and moment.microsecond == 0 else "%Y-%m-%d %H:%M:%S UTC"
+    return moment.strftime(pattern)
+
+
+def group_label(group: dict[str, str | None]) -> str:
+    return ", ".join(f"{k}={'null' if v is None else v}" for k, v in group.items())
+
+
+# --------------------------------------------------------------------------- the metric a form implies
+
+
+def preview_metric(data: dict[str, Any]) -> tuple[MetricCreate | None, dict[str, str]]:
+    """The metric to preview for a form, even half filled in.
+
+    Fields the calculation does not read (name, unit, code, type) get stand-ins when they are
+    missing or wrong; what is left is returned as errors (field → message) and no metric.
+    """
+    try:
+        return MetricCreate.model_validate(data), {}
+    except Exception:  # noqa: BLE001 - pydantic ValidationError; re-checked below with messages
+        pass
+    errors = metrics.form_errors(None, data)
+    patched = dict(data)
+    for key in list(errors):
+        if key in _PREVIEW_FILLERS:
+            patched[key] = _PREVIEW_FILLERS[key](data)
+    if "aggregation" in errors and data.get("aggregation") in {a.value for a in Aggregation}:
+        patched["metric_type"] = MetricType.charge_metered.value  # a type/aggregation mismatch
+    if not patched.get("event_name") and "code" in errors:
+        patched["event_name"] = patched["code"]
+    remaining = metrics.form_errors(None, patched)
+    if remaining:
+        return None, remaining
+    return MetricCreate.model_validate(patched), {}
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    key: str
+    label: str
+    start_us: int | None = None
+    end_us: int | None = None
+
+
+def window(key: str, *, now: datetime | None = None) -> Window:
+    """`all` (every stored event) or `30d` (events from 30 days before `now` on)."""
+    if key not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    if key == "all":
+        return Window(key, WINDOWS[key])
+    now = now or datetime.now(timezone.utc)
+    start = now - timedelta(days=WINDOW_DAYS[key])
+    return Window(key, f"{WINDOWS[key]} (since {start.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC)", to_us(start), None)
+
+
+# --------------------------------------------------------------------------- example events
+
+
+def _put(target: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dot path (a literal key equal to the path wins, as in `values.lookup`)."""
+    if path in target or "." not in path:
+        target[path] = value
+        return
+    parts = path.split(".")
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[parts[-1]] = value
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        return parse_decimal(value)
+    return None
+
+
+def _other_text(value: Any) -> str:
+    """A second example text: user_42 → user_43, gpt-4o → gpt-4o_2."""
+    text = str(value)
+    match = re.search(r"(\d+)$", text)
+    if match:
+        return text[: match.start()] + str(int(match.group(1)) + 1)
+    return f"{text}_2"
+
+
+def example_events(metric: MetricBase, *, now: datetime | None = None, n: int = EXAMPLE_EVENTS) -> list[dict[str, Any]]:
+    """`n` events the metric would read: its example event with varied values (value i is
+    (i+1) × the example value; unique_count repeats a value; the last event is in another
+    group), one hour apart, so the example calculation shows what the aggregation does."""
+    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    base = snippets.example_properties(metric)
+    vpath = value_path(metric)
+    fixed = set(metric.filters)  # varying a filtered property would drop the event
+    events = []
+    for i in range(n):
+        props = copy.deepcopy(base)
+        if vpath and vpath not in fixed:
+            example = lookup(base, vpath)
+            if metric.aggregation == Aggregation.unique_count:
+                if i % 2:
+                    _put(props, vpath, _other_text(example))
+            elif (number := _number(example)) is not None:
+                _put(props, vpath, number * (i + 1))
+        if i == n - 1 and n > 1:
+            for path in metric.group_by:
+                if path not in fixed and path != vpath:
+                    _put(props, path, _other_text(lookup(base, path)))
+        events.append({
+            "event_name": metric.event_name,
+            "customer_id": f"cus_{i + 1:03d}",
+            "timestamp": (now - timedelta(hours=n - 1 - i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "properties": props,
+        })
+    return events
+
+
+def example_frame(metric: MetricBase, *, now: datetime | None = None) -> EventFrame:
+    parsed = ingest.parse_records(list(enumerate(example_events(metric, now=now), start=1)))
+    return EventFrame.from_parsed(parsed)
+
+
+def event_example(metric: MetricBase, *, now: datetime | None = None) -> dict[str, Any]:
+    """The live example event the form implies (what the API and import files accept)."""
+    when = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    return snippets.example_event(metric, when=when)
+
+
+def event_example_json(metric: MetricBase, *, now: datetime | None = None) -> str:
+    return json.dumps(event_example(metric, now=now), indent=2, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- the calculation
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: dict[str, str | None]
+    label: str
+    value: Decimal
+    events: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Calculation:
+    """The aggregation written out. `source` is `events` (stored) or `example`."""
+
+    source: Literal["events", "example"]
+    formula: str
+    value: Decimal
+    value_text: str
+    events: int
+    skipped: int
+    skipped_text: str | None
+    groups: list[GroupRow]
+    more_groups: int
+    result: AggregateResult
+    note: str
+    window: Window
+
+
+def _first_distinct(codes: np.ndarray, k: int) -> np.ndarray:
+    """The first k distinct non-missing codes in order of appearance (reads a prefix first)."""
+    valid = codes[codes >= 0]
+    prefix = 1024
+    while True:
+        firsts = pd.unique(valid[:prefix])
+        if len(firsts) >= k or prefix >= len(valid):
+            return firsts[:k]
+        prefix *= 8
+
+
+def _formula(frame: EventFrame, metric: MetricBase, idx: np.ndarray, result: AggregateResult, k: int) -> str:
+    agg = metric.aggregation
+    events = plural(result.events, "event")
+    if agg == Aggregation.count:
+        return events
+    path = value_path(metric)
+    assert path is not None
+    column = frame.path(path)
+    if agg == Aggregation.unique_count:
+        firsts = _first_distinct(column.text.codes[idx], k)
+        shown = [column.text.values[int(c)] for c in firsts]
+        more = ", …" if result.value > len(shown) else ""
+        listed = f": {', '.join(shown)}{more}" if shown else ""
+        word = "value" if result.value == 1 else "values"
+        return f"{fmt(result.value)} distinct {path} {word} among {events}{listed}"
+    ok = idx[column.status[idx] == OK]
+    if not len(ok):
+        return f"no numeric {path} value among {events} = 0"
+    if agg == Aggregation.latest:
+        ts = frame.ts_us[ok]
+        newest = ts.max()
+        tied = ok[ts == newest]
+        j = int(tied[np.argmax(frame.seq[tied])])  # ties: the one stored last
+        customer = frame.customers.values[int(frame.customers.codes[j])]
+        return f"latest ({_when(int(newest))}, {customer}) = {fmt(result.value)} among {events}"
+    shown = [fmt(normalized(v)) for v in column.number.take(pa.array(ok[:k])).to_pylist()]
+    more = len(ok) > k
+    if agg == Aggregation.sum:
+        return f"{' + '.join(shown)}{' + …' if more else ''} = {fmt(result.value)} over {events}"
+    return f"{agg.value}({', '.join(shown)}{', …' if more else ''}) = {fmt(result.value)} over {events}"
+
+
+def _skipped_text(result: AggregateResult) -> str | None:
+    if not result.skipped:
+        return None
+    reasons = "; ".join(f"{reason} ({fmt(n)})" for reason, n in sorted(result.skip_reasons.items(), key=lambda kv: -kv[1]))
+    return f"{fmt(result.skipped)} of {plural(result.events, 'event')} skipped: {reasons}"
+
+
+def _groups(result: AggregateResult, top: int) -> tuple[list[GroupRow], int]:
+    ordered = sorted(result.groups, key=lambda g: (-g.value, -g.events, group_label(g.group)))
+    rows = [GroupRow(g.group, group_label(g.group), g.value, g.events, g.skipped) for g in ordered[:top]]
+    return rows, max(len(ordered) - top, 0)
+
+
+def _aggregate_at(frame: EventFrame, metric: MetricBase, idx: np.ndarray) -> AggregateResult:
+    """`aggregation.aggregate` on events already selected (`idx` from `aggregation.select`),
+    so the preview selects once; the same reductions, so the same numbers (tests compare)."""
+    if not len(idx):
+        return aggregation._result(metric, None, [])
+    total = aggregation._rows(aggregation._reduce(frame, metric, idx, []), metric, [])[0]
+    groups: list[dict[str, Any]] = []
+    if metric.group_by:
+        keys = aggregation._key_columns(frame, metric, idx, by_customer=False)
+        groups = aggregation._rows(aggregation._reduce(frame, metric, idx, keys), metric, keys)
+    return aggregation._result(metric, total, groups)
+
+
+_CALCULATIONS = 32  # calculations kept per frame: a change that does not touch the metric is free
+
+
+def calculate(
+    frame: EventFrame,
+    metric: MetricBase,
+    *,
+    window_key: str = "all",
+    now: datetime | None = None,
+    k: int = FIRST_VALUES,
+    top: int = TOP_GROUPS,
+) -> Calculation:
+    """The calculation on the stored events the metric selects in the window, else on examples.
+
+    Kept per frame (a new event makes a new frame) and definition, so form changes that do not
+    touch the aggregation (name, unit, description, the test event's text) cost nothing."""
+    now = now or datetime.now(timezone.utc)
+    win = window(window_key, now=now)
+    minute = int(now.timestamp() // 60)  # example events are stamped from `now`
+    key = ("calc", metric.model_dump_json(exclude={"name", "code", "description", "unit", "metric_type"}),
+           win.start_us, win.end_us, minute, k, top)
+    cache = _SEEN.setdefault(frame, {})
+    calcs = cache.setdefault("calculations", OrderedDict())
+    if key in calcs:
+        calcs.move_to_end(key)
+        return calcs[key]
+    calc = _calculate(frame, metric, win, now=now, k=k, top=top)
+    calcs[key] = calc
+    while len(calcs) > _CALCULATIONS:
+        calcs.popitem(last=False)
+    return calc
+
+
+def forget_calculations(frame: EventFrame) -> None:
+    """Drop the kept calculations of a frame (benchmarks time the real work)."""
+    _SEEN.get(frame, {}).pop("calculations", None)
+
+
+def _calculate(frame: EventFrame, metric: MetricBase, win: Window, *, now: datetime | None, k: int, top: int) -> Calculation:
+    idx = aggregation.select(frame, metric, start=win.start_us, end=win.end_us)
+    if len(idx):
+        source: Literal["events", "example"] = "events"
+        used = frame
+        note = f"on {plural(len(idx), 'stored event')} named {metric.event_name} · {win.label}"
+    else:
+        source = "example"
+        used = example_frame(metric, now=now)
+        idx = aggregation.select(used, metric)
+        note = f"on example values: no stored {metric.event_name} event matches in this window ({win.label})"
+    result = _aggregate_at(used, metric, idx)
+    groups, more = _groups(result, top)
+    return Calculation(
+        source=source,
+        formula=_formula(used, metric, idx, result, k),
+        value=result.value,
+        value_text=fmt(result.value),
+        events=result.events,
+        skipped=result.skipped,
+        skipped_text=_skipped_text(result),
+        groups=groups,
+        more_groups=more,
+        result=result,
+        note=note,
+        window=win,
+    )
+
+
+def group_table(calc: Calculation) -> pd.DataFrame:
+    """The group breakdown: one column per group-by label, then `group` (the label's value, or
+    `path=value, …` for several labels), value (exact text), events, skipped, and
+    `value_number` (a float, for charts only)."""
+    paths = list(calc.groups[0].group) if calc.groups else []
+    rows = [
+        {**{p: ("null" if g.group.get(p) is None else g.group[p]) for p in paths},
+         "group": g.label if len(paths) > 1 else ("null" if g.group[paths[0]] is None else g.group[paths[0]]),
+         "value": fmt(g.value), "events": g.events, "skipped": g.skipped,
+         "value_number": float(g.value)}
+        for g in calc.groups
+    ]
+    return pd.DataFrame(rows, columns=[*paths, "group", "value", "events", "skipped", "value_number"])
+
+
+# --------------------------------------------------------------------------- what the store holds
+
+
+def _memo(frame: EventFrame, key: Any, build: Callable[[], Any]) -> Any:
+    cache = _SEEN.setdefault(frame, {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+@dataclass(frozen=True)
+class SeenPath:
+    path: str
+    share: float  # of the sampled events that have it
+    numeric: bool  # every sampled value reads as a number
+    example: str
+
+
+def _flatten(props: dict[str, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in props.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and depth < 3:
+            out.extend(_flatten(value, f"{path}.", depth + 1))
+        else:
+            out.append((path, value))
+    return out
+
+
+def seen_paths(frame: EventFrame, event_name: str | None = None, *, sample: int = 2000) -> list[SeenPath]:
+    """Property paths seen in stored events (of `event_name` when it has any), most common
+    first, from the first `sample` of them; `numeric` marks paths fit for a value property."""
+
+    def build() -> list[SeenPath]:
+        idx = np.zeros(0, dtype=np.int64)
+        if event_name:
+            codes = frame.event_names.codes_of([event_name])
+            if len(codes):
+                idx = np.flatnonzero(frame.event_names.codes == codes[0])[:sample]
+        if not len(idx):
+            step = max(1, len(frame) // sample)
+            idx = np.arange(0, len(frame), step)[:sample]
+        counts: dict[str, int] = {}
+        numeric: dict[str, bool] = {}
+        examples: dict[str, str] = {}
+        for i in idx.tolist():
+            for path, value in _flatten(frame.props[i]):
+                counts[path] = counts.get(path, 0) + 1
+                is_num = value is not None and not isinstance(value, (bool, dict, list)) and (
+                    isinstance(value, int) or parse_decimal(str(value)) is not None
+                )
+                numeric[path] = numeric.get(path, True) and is_num
+                examples.setdefault(path, str(value))
+        total = max(len(idx), 1)
+        ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [SeenPath(p, n / total, numeric[p], examples[p]) for p, n in ordered]
+
+    return _memo(frame, ("paths", event_name, sample), build)
+
+
+def event_name_counts(frame: EventFrame) -> list[tuple[str, int]]:
+    """Stored event names with their number of events, most events first."""
+
+    def build() -> list[tuple[str, int]]:
+        counts = np.bincount(frame.event_names.codes[frame.event_names.codes >= 0], minlength=len(frame.event_names.values))
+        pairs = [(name, int(n)) for name, n in zip(frame.event_names.values, counts) if n]
+        return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+    return _memo(frame, "names", build)
+
+
+def events_named(frame: EventFrame, event_name: str) -> int:
+    return dict(event_name_counts(frame)).get(event_name, 0)
+
+
+# --------------------------------------------------------------------------- the editor's preview
+
+
+@dataclass(frozen=True)
+class EditorPreview:
+    errors: dict[str, str]  # every problem with the form (what Save refuses)
+    metric: MetricCreate | None  # what the previews show (None: the form cannot be previewed yet)
+    preview_errors: dict[str, str]  # why there is no preview
+    event: dict[str, Any] | None
+    event_json: str
+    calculation: Calculation | None
+    snippets: dict[str, str] = field(default_factory=dict)
+
+
+def editor_preview(
+    engine: Engine | None,
+    frame: EventFrame,
+    data: dict[str, Any],
+    *,
+    current_code: str | None = None,
+    window_key: str = "all",
+    now: datetime | None = None,
+    example_time: datetime | None = None,
+    base_url: str = "http://localhost:8501",
+    api_key: str = "YOUR_API_KEY",
+) -> EditorPreview:
+    """Everything the editor's preview panels show for the form `data` (one call per change).
+
+    `now` places the window; `example_time` is the example event's timestamp (default: now).
+    """
+    now = now or datetime.now(timezone.utc)
+    errors = metrics.form_errors(engine, data, current_code=current_code)
+    metric, preview_errors = preview_metric(data)
+    if metric is None:
+        return EditorPreview(errors, None, preview_errors, None, "", None, {})
+    event = event_example(metric, now=example_time or now)
+    return EditorPreview(
+        errors=errors,
+        metric=metric,
+        preview_errors={},
+        event=event,
+        event_json=json.dumps(event, indent=2, ensure_ascii=False),
+        calculation=calculate(frame, metric, window_key=window_key, now=now),
+        snippets=snippets.snippets(metric, base_url=base_url, api_key=api_key, event=event),
+    )
+
+
+# --------------------------------------------------------------------------- test it
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What sending one test event did: an error beside the field, or before → after."""
+
+    __test__ = False  # not a pytest class
+
+    error: str | None = None
+    accepted: int = 0
+    duplicates: int = 0
+    before: AggregateResult | None = None
+    after: AggregateResult | None = None
+    not_counted: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.error or self.before is None or self.after is None:
+            return self.error or ""
+        return compare(self.before, self.after)
+
+
+def compare(before: AggregateResult, after: AggregateResult, *, unit: str = "") -> str:
+    """`48,210 → 49,460 tokens (+1,250) · events 1,860 → 1,861`."""
+    delta = after.value - before.value
+    text = f"{fmt(before.value)} → {fmt(after.value)}{' ' + unit if unit else ''} ({signed(delta) if delta else 'no change'})"
+    text += f" · events {fmt(before.events)} → {fmt(after.events)}"
+    if after.skipped != before.skipped:
+        text += f" · skipped {fmt(before.skipped)} → {fmt(after.skipped)}"
+    return text
+
+
+def why_not_counted(metric: MetricBase, parsed: ingest.ParsedEvents) -> list[str]:
+    """Why the (one) parsed event adds nothing to the metric's value, by the engine's rules."""
+    one = EventFrame.from_parsed(parsed)
+    if not len(one):
+        return []
+    reasons = []
+    name = one.event_names.values[int(one.event_names.codes[0])]
+    if name != metric.event_name:
+        reasons.append(f"its event_name is {name!r}; this metric reads {metric.event_name!r}")
+    for key, allowed in metric.filters.items():
+        text = one.path(key).text
+        if not text.isin([str(v) for v in allowed])[0]:
+            code = int(text.codes[0])
+            got = "missing" if code < 0 else repr(text.values[code])
+            reasons.append(f"filter {key}: the event's {key} is {got}; allowed: {', '.join(allowed)}")
+    path = value_path(metric)
+    if path is not None and not reasons:
+        status = int(one.path(path).status[0])
+        if metric.aggregation == Aggregation.unique_count:
+            if int(one.path(path).text.codes[0]) < 0:
+                reasons.append(f"it is counted as an event but skipped: {path} is missing")
+        elif status != OK:
+            reasons.append("it is counted as an event but skipped: " + SKIP_REASONS[status].format(path=path))
+    return reasons
+
+
+def parse_test_event(text: str) -> tuple[ingest.ParsedEvents | None, str | None]:
+    """The test event text → one parsed event, or the reason it cannot be sent."""
+    try:
+        obj = ingest.loads_exact(text)
+    except ValueError as exc:
+        return None, f"not valid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, 'the test event must be one JSON object: {"event_name": …, "customer_id": …, …}'
+    parsed = ingest.parse_records([(1, obj)])
+    if parsed.errors:
+        err = parsed.errors[0]
+        return None, f"{err.field}: {err.reason}"
+    return parsed, None
+
+
+def send_test_event(
+    engine: Engine,
+    metric: MetricBase,
+    text: str,
+    *,
+    get_frame: Callable[[], EventFrame],
+    window_key: str = "all",
+    now: datetime | None = None,
+) -> TestOutcome:
+    """Store the test event for real (source "test event") and aggregate before and after."""
+    parsed, error = parse_test_event(text)
+    if parsed is None:
+        return TestOutcome(error=error)
+    win = window(window_key, now=now)
+    before = aggregation.aggregate(get_frame(), metric, start=win.start_us, end=win.end_us)
+    stored = ingest.store_parsed(engine, parsed, source="test event")
+    after = aggregation.aggregate(get_frame(), metric, start=win.start_us, end=win.end_us)
+    return TestOutcome(
+        accepted=stored.accepted,
+        duplicates=stored.duplicates,
+        before=before,
+        after=after,
+        not_counted=why_not_counted(metric, parsed),
+    )

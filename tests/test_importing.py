@@ -1,0 +1,148 @@
+"""Chunked imports with progress (metering.importing): the same results as ingest, reported
+chunk by chunk; unreadable files store nothing; an interrupted import keeps whole chunks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from metering import importing, ingest, simulate, store
+from metering.importing import Progress
+from metering.ingest import UnreadableFile
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_events"
+
+
+def stored(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT event_name, customer_id, ts_us, idempotency_key, properties FROM event ORDER BY id"
+        )).all()
+
+
+def batches(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT source, accepted, duplicates, rejected FROM import_batch ORDER BY id")).all()
+
+
+@pytest.mark.parametrize("name", ["llm_tokens.csv", "bad_rows.csv", "api_requests.json", "llm_tokens_nested.jsonl"])
+def test_same_result_and_rows_as_store_parsed(engine, name):
+    data = (SAMPLES / name).read_bytes()
+    reference = store.make_engine("sqlite://")
+    expected = ingest.store_parsed(reference, ingest.read_events(data, name=name), source=name)
+    got = importing.import_bytes(engine, data, name=name, chunk_size=97)
+    assert got.to_json() == expected.to_json()
+    assert stored(engine) == stored(reference)
+    assert batches(engine) == batches(reference) == [(name, got.accepted, got.duplicates, got.rejected)]
+
+
+def test_bad_rows_sample_counts(engine):
+    result = importing.import_bytes(engine, (SAMPLES / "bad_rows.csv").read_bytes(), name="bad_rows.csv")
+    assert (result.accepted, result.duplicates, result.rejected) == (24, 1, 6)
+    assert [(e.line, e.field) for e in result.errors] == [
+        (5, "customer_id"), (10, "timestamp"), (14, "event_name"), (20, "event_name"), (24, "properties"), (29, "event_name"),
+    ]
+
+
+def test_progress_is_reported_per_chunk(engine):
+    seen: list[Progress] = []
+    data = (SAMPLES / "llm_tokens.csv").read_bytes()
+    total = len(ingest.read_events(data, name="x.csv"))
+    result = importing.import_bytes(engine, data, name="llm_tokens.csv", chunk_size=500, on_progress=seen.append)
+    assert result.accepted == total
+    assert seen[0] == Progress("parsed", 0, total)
+    storing = [p.done for p in seen if p.stage == "storing"]
+    assert storing == [*range(500, total, 500), total]
+    assert seen[-1] == Progress("done", total, total)
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_second_import_is_all_duplicates(engine):
+    data = (SAMPLES / "llm_tokens.csv").read_bytes()
+    first = importing.import_bytes(engine, data, name="a.csv")
+    second = importing.import_bytes(engine, (SAMPLES / "llm_tokens.jsonl").read_bytes(), name="a.jsonl")
+    assert (second.accepted, second.duplicates) == (0, first.accepted)
+    assert store.store_version(engine).count == first.accepted
+
+
+@pytest.mark.parametrize("name,data", [
+    ("binary.csv", b"\xff\xfe\x00\x01garbage"),
+    ("missing.csv", b"event_name,timestamp\napi.request,2026-10-01T00:00:00Z\n"),
+    ("broken.json", b'[{"event_name": "a"'),
+    ("empty.csv", b""),
+])
+def test_unreadable_file_stores_nothing(engine, name, data):
+    calls: list[Progress] = []
+    with pytest.raises(UnreadableFile):
+        importing.import_bytes(engine, data, name=name, on_progress=calls.append)
+    assert calls == []
+    assert store.store_version(engine).count == 0
+    assert batches(engine) == []
+
+
+def test_interrupted_import_keeps_whole_chunks(engine, monkeypatch):
+    parsed = ingest.read_events((SAMPLES / "llm_tokens.csv").read_bytes(), name="x.csv")
+    real = store.insert_events
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_events", flaky)
+    with pytest.raises(RuntimeError, match="disk full"):
+        importing.store_in_chunks(engine, parsed, source="x.csv", chunk_size=400)
+    assert store.store_version(engine).count == 800
+    assert batches(engine) == [("x.csv", 800, 0, 0)]
+    with engine.connect() as conn:
+        import_id = conn.execute(text("SELECT id FROM import_batch")).scalar_one()
+    assert store.delete_import(engine, import_id) == 800
+    assert store.store_version(engine).count == 0
+
+
+def test_chunk_size_must_be_positive():
+    engine = store.make_engine("sqlite://")
+    with pytest.raises(ValueError):
+        importing.store_in_chunks(engine, ingest.ParsedEvents(), source="x", chunk_size=0)
+
+
+def test_empty_parse_makes_an_empty_import(engine):
+    seen: list[Progress] = []
+    result = importing.import_bytes(engine, b"event_name,customer_id,timestamp\n", name="h.csv", on_progress=seen.append)
+    assert (result.accepted, result.duplicates, result.rejected) == (0, 0, 0)
+    assert [p.stage for p in seen] == ["parsed", "done"]
+    assert seen[-1].fraction == 1.0
+
+
+def test_simulated_frames_store_what_their_csv_file_would(engine, tmp_path):
+    spec = simulate.template_spec("llm_tokens", customers=7, days=3, daily_volume=40, seed=5)
+    nested = simulate.SimulationSpec(
+        event_name="llm.nested", customers=3, start=datetime(2026, 10, 1, tzinfo=UTC), days=2, daily_volume=10,
+        properties=(simulate.PropertySpec("usage.input_tokens", kind="int", dist="uniform", low=1, high=9),
+                    simulate.PropertySpec("model", kind="choice", values=("a", "b"))),
+    )
+    frames = [simulate.simulate(spec), simulate.simulate(nested)]
+    seen: list[Progress] = []
+    result = importing.import_frames(engine, frames, source="simulation: test", chunk_size=50, on_progress=seen.append)
+    assert (result.accepted, result.duplicates, result.rejected) == (spec.total_events + nested.total_events, 0, 0)
+    assert batches(engine) == [("simulation: test", result.accepted, 0, 0)]
+    assert seen[-1] == Progress("done", result.accepted, result.accepted)
+
+    reference = store.make_engine("sqlite://")
+    for i, df in enumerate(frames):
+        path = tmp_path / f"f{i}.csv"
+        simulate.to_csv(df, path)
+        ingest.import_file(reference, path)
+    assert stored(engine) == stored(reference)
+    nested_props = [json.loads(r[4]) for r in stored(engine) if r[0] == "llm.nested"]
+    assert all(1 <= p["usage"]["input_tokens"] <= 9 for p in nested_props)
+
+    again = importing.import_frames(engine, frames, source="simulation: again")
+    assert (again.accepted, again.duplicates) == (0, result.accepted)

@@ -1,0 +1,121 @@
+"""The generated snippets really work: run them against the real server (`streamlit run app.py`)
+with curl (bash), the venv's Python and Node, and check that each stored its event and moved the
+metric's usage (GET /api/v1/usage) by exactly the example value."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from metering import metrics, snippets, store
+from metering.models import MetricPublic
+from tests.server import Server, server  # noqa: F401  (the real-server fixture)
+
+RUNNERS = {
+    "curl": ["bash", "-c"],
+    "python": [sys.executable, "-c"],
+    "javascript": ["node", "--input-type=module", "-e"],
+}
+
+
+@pytest.fixture(scope="module")
+def metric(server: Server) -> MetricPublic:
+    """A sum metric with a filter and a group-by, created in the server's own store."""
+    engine = store.make_engine(server.database_url)
+    try:
+        return metrics.create_metric(engine, data={
+            "name": "LLM input tokens", "code": "llm_input_tokens", "unit": "tokens", "aggregation": "sum",
+            "event_name": "llm.tokens", "value_property": "usage.input_tokens",
+            "filters": {"region": ["us-east", "eu-west"], "tier": ["3"]}, "group_by": ["model"],
+        })
+    finally:
+        engine.dispose()
+
+
+def usage(server: Server, code: str) -> dict:
+    response = requests.get(f"{server.base_url}/api/v1/usage", params={"metric": code}, headers=server.headers, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def group_value(result: dict, model: str) -> Decimal:
+    return next((Decimal(g["value"]) for g in result["groups"] if g["group"] == {"model": model}), Decimal(0))
+
+
+def stored_events(server: Server) -> list[tuple]:
+    engine = store.make_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT customer_id, ts_us, properties FROM event ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def next_second() -> None:
+    """Snippets stamp events to the second: start each run in a new second, so two runs with
+    the same content are two events and not a duplicate."""
+    time.sleep(1.001 - (time.time() % 1))
+
+
+@pytest.mark.parametrize("embed_key", [True, False], ids=["key-in-code", "key-from-env"])
+@pytest.mark.parametrize("language", list(RUNNERS))
+def test_snippet_sends_an_event_that_counts(server: Server, metric: MetricPublic, language: str, embed_key: bool):
+    if language == "javascript" and shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if language == "curl" and shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    code = snippets.snippets(metric, base_url=server.base_url, api_key=server.api_key if embed_key else None)[language]
+    example = snippets.example_properties(metric)
+    amount = Decimal(str(example["usage"]["input_tokens"]))
+    assert example["region"] == "us-east" and example["tier"] == 3 and "model" in example  # every property it reads
+    before = usage(server, metric.code)
+    count_before = len(stored_events(server))
+    env = {k: v for k, v in os.environ.items() if k != "METERING_API_KEY"}
+    if not embed_key:
+        env["METERING_API_KEY"] = server.api_key
+    next_second()
+    started = time.time()
+    done = subprocess.run([*RUNNERS[language], code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, f"{language} failed:\n{code}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    reply = done.stdout.strip().splitlines()[-1]
+    answer = ast.literal_eval(reply) if language == "python" else json.loads(reply)  # print(dict) / JSON text
+    assert answer == {"accepted": 1, "duplicates": 0, "rejected": 0, "errors": []}, done.stdout
+
+    rows = stored_events(server)
+    assert len(rows) == count_before + 1
+    customer, ts_us, props = rows[-1]
+    assert customer == "cus_001"
+    assert abs(ts_us / 1e6 - started) < 5  # stamped with the time the code ran
+    assert json.loads(props) == example
+
+    after = usage(server, metric.code)
+    assert Decimal(after["value"]) - Decimal(before["value"]) == amount
+    assert after["events"] - before["events"] == 1
+    model = example["model"]
+    assert group_value(after, model) - group_value(before, model) == amount
+
+
+def test_wrong_key_snippet_fails_loudly(server: Server, metric: MetricPublic):
+    code = snippets.snippets(metric, base_url=server.base_url, api_key="mtr_not_the_key")["python"]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "HTTP 401" in done.stderr
+
+
+def test_the_page_and_the_api_share_one_server(server: Server):
+    page = requests.get(server.base_url + "/", timeout=10)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert requests.get(server.base_url + "/_stcore/health", timeout=10).text == "ok"
+    # the pages' script (app.py run as __main__: main() and the navigation) runs without an error
+    assert requests.get(server.base_url + "/_stcore/script-health-check", timeout=60).text == "ok"
+    doc = requests.get(server.base_url + "/api/v1/openapi.json", timeout=10).json()
+    assert "/api/v1/events" in doc["paths"]
