@@ -48,4 +48,5 @@ else:
     # and serves it with uvicorn, the pages and the HTTP API (/api/v1, metering.api) together.
     from metering import api
 
-    app = st.App(__file__, routes=api.api_routes(), middleware=api.middleware(), lifespan=api.lifespan)
+    api_routes = api.api_routes()
+    app = st.App(__file__, routes=api_routes, middleware=api.middleware(api_routes), lifespan=api.lifespan)

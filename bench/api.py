@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -119,6 +120,24 @@ def run_phase(url: str, key: str, *, clients: int, seconds: float, batch: int | 
     }
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def loadavg() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
 def stored_events(database_url: str) -> int:
     from sqlalchemy import create_engine, text
 
@@ -139,19 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", help="its API key (with --url)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
+        server_pid: int | None = None
         if args.url:
             url, key, database_url = args.url.rstrip("/"), args.key or "", None
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
             server = stack.enter_context(running_server(tmp))
-            url, key, database_url = server.base_url, server.api_key, server.database_url
+            url, key, database_url, server_pid = server.base_url, server.api_key, server.database_url, server.pid
         run = f"{time.time_ns():x}"
+        load_before = loadavg()
         # warm-up: first request opens the store, first batch loads code paths
         warm = run_phase(url, key, clients=2, seconds=1.0, batch=None, run=run + "w", budget=200)
+        cpu0 = process_cpu_seconds(server_pid)
         single = run_phase(url, key, clients=args.clients, seconds=args.seconds, batch=None, run=run + "s",
                            budget=int(args.seconds * 3000 / args.clients) + 100)
+        cpu1 = process_cpu_seconds(server_pid)
         batched = run_phase(url, key, clients=args.clients, seconds=args.seconds, batch=args.batch, run=run + "b",
                             budget=int(args.seconds * 150_000 / args.batch / args.clients) + 4)
+        cpu2 = process_cpu_seconds(server_pid)
         acknowledged = warm["accepted"] + single["accepted"] + batched["accepted"]
         stored = stored_events(database_url) if database_url else None
         line = {
@@ -171,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             "prepared_bodies_ran_out": single["exhausted"] + batched["exhausted"] > 0,
             "targets_met": single["requests_per_s"] >= TARGET_RPS and batched["events_per_s"] >= TARGET_EPS,
         }
+        # The server's own CPU cost, less sensitive than rates to other load on the machine.
+        if cpu0 is not None and cpu1 is not None and cpu2 is not None:
+            line["server_cpu_ms_per_single_request"] = round((cpu1 - cpu0) * 1000 / max(single["requests"], 1), 3)
+            line["server_cpu_us_per_batched_event"] = round((cpu2 - cpu1) * 1e6 / max(batched["accepted"] + batched["duplicates"], 1), 2)
+        line["loadavg_1m_before"] = load_before
+        line["cpus"] = os.cpu_count()
         line["acknowledged_events"] = acknowledged
         if stored is not None:  # every acknowledged event is stored, once
             line["stored_events"] = stored

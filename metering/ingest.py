@@ -40,8 +40,9 @@ _TS_OFFSET = 1 << 62  # keeps pre-1970 timestamps positive in keys
 # JSON numbers are parsed as marked strings so their literal text survives (no float drift,
 # no 4300-digit int limit) and is written back verbatim in canonical JSON. The random marker
 # cannot be produced by input.
-_OPEN = f"\U000f0000{secrets.token_hex(6)}"
-_CLOSE = "\U000f0001"
+_NONCE = secrets.token_hex(6)
+_OPEN = f"\U000f0000{_NONCE}"
+_CLOSE = f"{_NONCE}\U000f0001"
 
 
 class UnreadableFile(ValueError):
@@ -545,20 +546,28 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str]:
         prop = {}
     if not isinstance(prop, dict):
         raise _BadField("properties", "properties must be a JSON object")
-    return obj["event_name"].strip(), obj["customer_id"].strip(), stamp.strip(), key.strip(), canonical_json(prop)
+    fields = (obj["event_name"].strip(), obj["customer_id"].strip(), stamp.strip(), key.strip(), canonical_json(prop))
+    for name, value in zip(("event_name", "customer_id", "timestamp", "idempotency_key", "properties"), fields):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a JSON escape such as "\ud800": valid syntax, not text
+            raise _BadField(name, "contains an invalid \\u escape (a lone UTF-16 surrogate)") from None
+    return fields
 
 
 def parse_jsonl(text: str) -> ParsedEvents:
     records: list[tuple[int, Any]] = []
     bad: list[RowError] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # Split on \n only: U+2028, U+2029 and U+0085 are legal inside JSON strings.
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             records.append((line_no, loads_exact(line)))
         except ValueError as exc:
             bad.append(RowError(line_no, "event", f"not valid JSON: {_clip(exc, 80)}"))
-    if records == [] and bad and len(bad) == sum(1 for ln in text.splitlines() if ln.strip()):
+    if records == [] and bad and len(bad) == sum(1 for ln in text.split("\n") if ln.strip()):
         raise UnreadableFile(f"not JSON Lines: line {bad[0].line}: {bad[0].reason}")
     parsed = parse_records(records)
     parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)

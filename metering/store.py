@@ -68,13 +68,18 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
-    with engine.begin() as conn:  # first start: count what is there once
+    init_state(engine)
+    return engine
+
+
+def init_state(engine: Engine) -> None:
+    """Create the store_state row on first start, counting the events that are there once."""
+    with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO store_state (id, events, generation)"
             " SELECT 1, (SELECT count(*) FROM event), 0"
             " WHERE NOT EXISTS (SELECT 1 FROM store_state WHERE id = 1)"
         ))
-    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -184,11 +189,16 @@ class StoreVersion:
 
 
 def store_version(engine: Engine) -> StoreVersion:
+    query = text(
+        "SELECT events, generation, (SELECT coalesce(max(id), 0) FROM event) FROM store_state WHERE id = 1"
+    )
     with engine.connect() as conn:
-        count, generation, max_id = conn.execute(text(
-            "SELECT events, generation, (SELECT coalesce(max(id), 0) FROM event)"
-            " FROM store_state WHERE id = 1"
-        )).one()
+        row = conn.execute(query).one_or_none()
+    if row is None:  # tables made without make_engine (e.g. by a migration or a test fixture)
+        init_state(engine)
+        with engine.connect() as conn:
+            row = conn.execute(query).one()
+    count, generation, max_id = row
     return StoreVersion(int(count), int(max_id), int(generation))
 
 

@@ -1,6 +1,11 @@
-"""Placeholder until this page lands."""
+"""Invoices: an invoice per customer for a period, plan comparison and a customer-facing view."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("invoices")
-st.info("This page is being built.")
+from workbench import invoices, state
+
+st.title("Invoices")
+st.caption("Usage priced into invoices: every line shows its arithmetic. Pick who is billed under what and for which period.")
+invoices.render(state.engine())

@@ -1,6 +1,12 @@
-"""Placeholder until this page lands."""
+"""Plans: create and edit plans (charges per metric, quotas, fixed charges), the plan list, subscriptions."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("plans")
-st.info("This page is being built.")
+from workbench import plans, state
+
+st.title("Plans")
+st.caption("What customers pay: a base fee, fixed charges, a charge model per usage metric, quotas and included "
+           "credit. Messages appear beside the fields; the price preview uses the engine's own arithmetic.")
+plans.render(state.engine())

@@ -1,6 +1,12 @@
-"""Placeholder until this page lands."""
+"""Workspace: load the demo, export and import the workspace file, timezone, reset."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("workspace")
-st.info("This page is being built.")
+from workbench import state, workspace
+
+st.title("Workspace")
+st.caption("The whole pricing scenario — metrics, plans, subscriptions — as one file you can save, share and load; "
+           "or start from the demo.")
+workspace.render(state.engine())

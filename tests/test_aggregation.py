@@ -580,11 +580,14 @@ class TestTextForms:
         # "3", "3.0", "true", '{"a":1}'
         assert agg(frame, "unique_count", "u").value == D(4)
 
-    def test_negative_zero_keeps_its_literal_text(self):
+    def test_integer_negative_zero_reads_as_zero(self):
+        # Integers are read by value (README rule), so the JSON number -0 is the text "0";
+        # a *string* "-0" keeps its own text.
         frame = frame_of_jsonl(jsonl_event('{"g":-0}', 0), jsonl_event('{"g":0}', 1), jsonl_event('{"g":"-0"}', 2))
         result = agg(frame, group_by=["g"])
-        assert groups(result) == {("-0",): (D(2), 2, 0), ("0",): (D(1), 1, 0)}
-        assert agg(frame, filters={"g": ["-0"]}).value == D(2)
+        assert groups(result) == {("0",): (D(2), 2, 0), ("-0",): (D(1), 1, 0)}
+        assert agg(frame, filters={"g": ["-0"]}).value == D(1)
+        assert agg(frame, filters={"g": ["0"]}).value == D(2)
 
     def test_big_integer_text(self):
         big = "123456789012345678901234567890123456789012345"

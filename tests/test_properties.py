@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, Inexact, localcontext
+from decimal import Decimal as D
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -45,7 +46,11 @@ from metering.frame import EventFrame
 from metering.models import MetricCreate
 
 MAX_INT_DIGITS = 5  # see the module docstring: keeps clear of the > 28 significant digit bugs
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+# The whole file runs in well under a minute; raise max_examples locally for a deeper search
+# (e.g. --hypothesis-profile or editing these numbers).
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=_HEALTH)
+FOCUSED = settings(max_examples=60, deadline=None, suppress_health_check=_HEALTH)
 
 UTC = timezone.utc
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -309,8 +314,8 @@ def number_texts(draw: st.DrawFn) -> str:
     digits = st.text("0123456789", min_size=1, max_size=1)
     if kind == "int":
         text = whole
-    elif kind == "decimal":
-        text = whole + "." + draw(st.text("0123456789", min_size=1, max_size=4))
+    elif kind == "decimal":  # often with trailing zeros: 1.50 keeps its literal text
+        text = whole + "." + draw(st.text("0123456789", min_size=1, max_size=4)) + draw(st.sampled_from(["", "", "0", "00"]))
     elif kind == "nine":
         text = whole + "." + draw(st.text("0123456789", min_size=9, max_size=9))
     elif kind == "eighteen":
@@ -337,7 +342,7 @@ def number_texts(draw: st.DrawFn) -> str:
 SAFE_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\U000f0000\U000f0001")
 NON_NUMBER_STRINGS = ["abc", "", " ", "NaN", "Infinity", "-inf", "1,5", "1_000", "0x1F", "true", "null", "-", "e5", "٣", "1.2.3", "5 5", "日本"]
 NUMERIC_STRINGS = [" 12 ", "+3", ".5", "5.", "1e2", "007", "-0.25", "\t4\n", "\u00a02\u3000", "1E-3", "+.5e1"]
-GROUP_VALUES = ["a", "b", 1, "1", 2, True, False, "true", None, {"x": 1}, [1, "a"], "日本", ""]
+GROUP_VALUES = ["a", "b", 1, "1", 2, True, False, "true", None, {"x": 1}, [1, "a"], "日本", "", Decimal("1.50"), Decimal("1.5"), "1.50"]
 
 
 def values(numbers: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -377,7 +382,7 @@ def properties(numbers: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, A
     return st.fixed_dictionaries(
         {},
         optional={
-            "v": value,
+            "v": st.one_of(numbers, numbers, value),  # mostly numeric: the values to aggregate
             "g": group,
             "b": st.sampled_from([True, False, "true", "false", None, 0, 1]),
             "s": st.one_of(st.sampled_from(NUMERIC_STRINGS + NON_NUMBER_STRINGS), value),
@@ -569,7 +574,7 @@ BAD_LINES = [
 ]
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=80)
 @given(raw=raw_events(json_text=True), cases=st.data())
 def test_engine_matches_reference_json_lines(raw, cases):
     rnd = cases.draw(st.randoms(use_true_random=False))
@@ -608,6 +613,67 @@ def test_engine_matches_reference_json_lines(raw, cases):
     ts_values = [e.ts_us for e in events]
     for _ in range(cases.draw(st.integers(1, 5))):
         compare(frame, events, cases.draw(metrics()), cases.draw(windows(ts_values)))
+
+
+# ------------------------------------------------------------------ latest: many ties
+
+
+@FOCUSED
+@given(cases=st.data())
+def test_latest_with_many_ties_matches_reference(cases):
+    """Few instants, mostly numeric values: latest must take the newest, ties → stored last."""
+    shared = cases.draw(st.lists(instants, min_size=1, max_size=2))
+    raw = []
+    for i in range(cases.draw(st.integers(1, 12))):
+        stamp, us = cases.draw(timestamps(cases.draw(st.sampled_from(shared)), json_text=False))
+        v = cases.draw(st.one_of(st.integers(-5, 50), st.sampled_from(["7", " 8 ", "x", None, True, "1e1", D("2.50")])))
+        props = {"v": v, "g": cases.draw(st.sampled_from(["a", "b"])), "n": i}  # n: every event distinct
+        raw.append(("api.request", cases.draw(st.sampled_from(["c1", "c2"])), stamp, us, None, props))
+    parsed = ingest.parse_records([(i + 1, {"event_name": n, "customer_id": c, "timestamp": t, "properties": p}) for i, (n, c, t, _, _, p) in enumerate(raw)])
+    assert parsed.errors == []
+    frame = EventFrame.from_parsed(parsed)
+    events = ref_store([(n, c, us, k, p) for n, c, _, us, k, p in raw])
+    metric = MetricCreate(
+        name="M", code="m", unit="u", event_name="api.request", aggregation="latest", value_property="v",
+        group_by=cases.draw(st.sampled_from([[], ["g"]])),
+    )
+    window = cases.draw(windows([e.ts_us for e in events]))
+    compare(frame, events, metric, window)
+
+
+# ------------------------------------------------------------------ text forms: group_by, filters, unique_count
+
+TEXT_EDGE_VALUES = [
+    D("1.50"), D("1.5"), "1.50", 1, "1", D("1E+1"), 10, "10", 1.0, 0.1, -0.0, True, "true", False,
+    {"b": 1, "a": [2, D("2.0")]}, '{"a":[2,2.0],"b":1}', [1, "x"], None, "", " 1", "日本",
+]
+
+
+@FOCUSED
+@given(cases=st.data())
+def test_text_forms_match_reference(cases):
+    """Values whose text forms are easy to get wrong, through group_by, filters and unique_count."""
+    value = st.sampled_from(TEXT_EDGE_VALUES)
+    raw = []
+    for i in range(cases.draw(st.integers(1, 15))):
+        props = cases.draw(st.fixed_dictionaries({"n": st.just(i)}, optional={"g": value, "h": value, "m": st.fixed_dictionaries({}, optional={"g": value})}))
+        raw.append(("api.request", cases.draw(st.sampled_from(["c1", "c2"])), BASE_US // 1_000_000 + i, BASE_US + i * 1_000_000, None, props))
+    parsed = ingest.parse_records([(i + 1, {"event_name": n, "customer_id": c, "timestamp": t, "properties": p}) for i, (n, c, t, _, _, p) in enumerate(raw)])
+    assert parsed.errors == []
+    frame = EventFrame.from_parsed(parsed)
+    events = ref_store([(n, c, us, k, p) for n, c, _, us, k, p in raw])
+    texts = [t for t in (ref_text(v) for v in TEXT_EDGE_VALUES) if t and t.strip() == t]
+    for _ in range(cases.draw(st.integers(1, 4))):
+        aggregation = cases.draw(st.sampled_from(["count", "unique_count"]))
+        fields: dict[str, Any] = {
+            "name": "M", "code": "m", "unit": "u", "event_name": "api.request", "aggregation": aggregation,
+            "group_by": cases.draw(st.lists(st.sampled_from(["g", "h", "m.g", "m"]), max_size=2, unique=True)),
+            "filters": cases.draw(st.dictionaries(st.sampled_from(["g", "h", "m.g"]), st.lists(st.sampled_from(texts), min_size=1, max_size=4), max_size=1)),
+        }
+        if aggregation == "unique_count":
+            fields["distinct_by"] = cases.draw(st.sampled_from(["g", "h", "m.g", "m"]))
+        metric = MetricCreate(**fields)
+        compare(frame, events, metric, {"start": None, "end": None, "start_us": None, "end_us": None, "customers": None})
 
 
 # ------------------------------------------------------------------ the reference itself

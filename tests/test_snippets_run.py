@@ -119,3 +119,13 @@ def test_the_page_and_the_api_share_one_server(server: Server):
     assert requests.get(server.base_url + "/_stcore/script-health-check", timeout=60).text == "ok"
     doc = requests.get(server.base_url + "/api/v1/openapi.json", timeout=10).json()
     assert "/api/v1/events" in doc["paths"]
+
+
+def test_streamlit_run_finds_the_app_object():
+    """`streamlit run app.py` serves `app = st.App(...)` (found by reading the file) with uvicorn."""
+    from pathlib import Path
+
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(Path(__file__).resolve().parents[1] / "app.py")
+    assert found.is_asgi_app and found.import_string == "app:app"

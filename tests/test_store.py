@@ -176,18 +176,6 @@ class TestStoreVersion:
 # =========================================================================== frame cache
 
 
-def _xfail_on_sqlite_rowid_reuse(engine, request) -> None:
-    if engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: SQLite reuses the ids of deleted newest rows (event.id is a plain INTEGER "
-                "PRIMARY KEY, no AUTOINCREMENT), so after a delete plus a bigger import FrameCache sees "
-                "count and max_id grow, appends only the ids above its old max_id and keeps the deleted rows",
-            )
-        )
-
-
 class TestFrameCache:
     def test_unchanged_store_returns_the_same_frame(self, engine):
         ingest.import_file(engine, FILE_A, name="a.jsonl")
@@ -224,7 +212,6 @@ class TestFrameCache:
         assert summary(third) == summary(real_from_store(EventFrame, engine))
 
     def test_delete_then_bigger_import_reloads(self, engine, request):
-        _xfail_on_sqlite_rowid_reuse(engine, request)
         small = ingest.import_file(engine, jsonl(event("c1", 0, tokens=1)), name="small.jsonl")
         cache = FrameCache()
         assert len(cache.get(engine)) == 1
@@ -235,7 +222,6 @@ class TestFrameCache:
         assert summary(frame) == summary(EventFrame.from_store(engine))
 
     def test_delete_latest_import_then_import_more_without_looking(self, engine, request):
-        _xfail_on_sqlite_rowid_reuse(engine, request)
         ingest.import_file(engine, jsonl(*(event(f"a{i}", i, tokens=1) for i in range(3))), name="a.jsonl")
         b = ingest.import_file(engine, jsonl(*(event(f"b{i}", i, tokens=10) for i in range(2))), name="b.jsonl")
         cache = FrameCache()

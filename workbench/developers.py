@@ -7,7 +7,6 @@ the key is created or rotated here (the editor's snippet panel embeds it from th
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -59,7 +58,7 @@ def origin_of(url: str | None) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def endpoints_frame(base_url: str) -> pd.DataFrame:
+def endpoints_frame() -> pd.DataFrame:
     return pd.DataFrame(
         [{"Method": m, "Path": p, "What it does": d, "Needs the key": k} for m, p, d, k in ENDPOINTS]
     )
@@ -72,6 +71,9 @@ def errors_frame() -> pd.DataFrame:
 def example_metric() -> MetricBase:
     """A metric to show snippets for when the workspace has none yet (the LLM Tokens template)."""
     return MetricCreate.model_validate(TEMPLATES["llm_tokens"].form())
+
+
+# =========================================================================== rendering
 
 
 def ensure_session_key(engine: Engine) -> str | None:
@@ -87,9 +89,6 @@ def ensure_session_key(engine: Engine) -> str | None:
     return None
 
 
-# =========================================================================== rendering
-
-
 def current_base_url() -> str:
     try:
         url = st.context.url
@@ -102,7 +101,7 @@ def render_base(base_url: str) -> None:
     st.subheader("API")
     st.markdown(f"Base URL: `{base_url}/api/v1` · served by this app, next to its pages.")
     st.link_button("OpenAPI document", f"{base_url}/api/v1/openapi.json", icon=":material/description:")
-    st.dataframe(endpoints_frame(base_url), hide_index=True, width="stretch")
+    st.dataframe(endpoints_frame(), hide_index=True, width="stretch")
 
 
 def render_key(engine: Engine) -> None:

@@ -290,13 +290,13 @@ def plans_for_metrics(chosen: Sequence[MetricPublic]) -> list[StreamPlan]:
             base = template.get(metric.value_property)
             add(_from_property_spec(base, role) if base is not None and base.kind != "choice" else _default_number(metric.value_property, role))
         if metric.distinct_by and agg == Aggregation.unique_count:
-            role = f"distinct by of {label}"
+            role = f"distinct by ({label})"
             base = template.get(metric.distinct_by)
             add(_from_property_spec(base, role) if base is not None else _default_distinct(metric.distinct_by, role))
         for key, allowed in (metric.filters or {}).items():
-            add(PropertyPlan(key, f"filter of {metric.code}", kind="choice", choices=format_choices([str(v) for v in allowed])), stronger=True)
+            add(PropertyPlan(key, f"filter ({metric.code})", kind="choice", choices=format_choices([str(v) for v in allowed])), stronger=True)
         for path in metric.group_by or []:
-            role = f"group by of {metric.code}"
+            role = f"group by ({metric.code})"
             base = template.get(path)
             add(_from_property_spec(base, role) if base is not None else _default_label(path, role))
         for name, prop in template.items():

@@ -1,0 +1,301 @@
+"""The Workspace page: load the demo, export / import the workspace file, timezone, reset.
+
+The work is done by the engine (`metering.demo`, `metering.workspace`, `metering.store`); the
+functions here that change the store also drop the app's caches (`state.clear_caches`), so every
+page sees the new workspace at once. Uploads go through :func:`read_upload`, a plain function
+of the file's bytes.
+
+Rules decided here:
+
+- *Load demo workspace* replaces everything: metrics, plans, subscriptions, timezone and
+  events. On an empty workspace it loads at once; otherwise a dialog asks first.
+- Import replaces the metrics, plans, subscriptions and timezone by default (events are kept);
+  *Merge* keeps them and replaces only the same codes and customers. The whole file is checked
+  before anything is written; a bad file changes nothing and shows the path of the bad field.
+- Reset deletes metrics, plans, subscriptions, settings (timezone back to UTC) and every
+  stored event, after a confirmation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import available_timezones
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from metering import demo, metrics, plan_store, store
+from metering.demo import DemoSummary
+from metering.importing import Progress
+from metering.preview import fmt, plural
+from metering.workspace import Workspace, WorkspaceError, export_workspace, import_workspace, parse_workspace
+from workbench import state
+from workbench.editor import md
+
+KEY = "workspace:"
+DEMO_DIALOG = KEY + "confirm_demo"
+RESET_DIALOG = KEY + "confirm_reset"
+FLASH = KEY + "flash"
+REPLACE, MERGE = "Replace", "Merge"
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class Counts:
+    metrics: int
+    plans: int
+    subscriptions: int
+    events: int
+    timezone: str
+
+    @property
+    def empty(self) -> bool:
+        return not (self.metrics or self.plans or self.subscriptions or self.events)
+
+    def text(self) -> str:
+        return (f"{plural(self.metrics, 'metric')}, {plural(self.plans, 'plan')}, "
+                f"{plural(self.subscriptions, 'subscription')} and {plural(self.events, 'event')}")
+
+
+def counts(engine: Engine) -> Counts:
+    return Counts(
+        metrics=len(metrics.list_metrics(engine)),
+        plans=len(plan_store.list_plans(engine)),
+        subscriptions=len(plan_store.list_subscriptions(engine)),
+        events=store.store_version(engine).count,
+        timezone=plan_store.get_timezone(engine),
+    )
+
+
+# --- actions (no widgets) -------------------------------------------------------------------
+
+
+def read_upload(data: bytes, name: str = "workspace.json") -> Workspace:
+    """A workspace file's bytes → a checked Workspace; WorkspaceError (naming the bad field's
+    path, or saying why the file cannot be read) otherwise."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise WorkspaceError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB: is it a workspace file?")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WorkspaceError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise WorkspaceError(f"{name} is empty")
+    try:
+        doc = json.loads(text, parse_float=str)  # decimals stay exact
+    except json.JSONDecodeError as exc:
+        raise WorkspaceError(f"{name} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    return parse_workspace(doc)
+
+
+def import_upload(engine: Engine, data: bytes, *, name: str = "workspace.json", replace: bool = True) -> Workspace:
+    """Check the file, then load it into the store (see `metering.workspace.import_workspace`)."""
+    ws = read_upload(data, name)
+    import_workspace(engine, ws, replace=replace)
+    state.clear_caches()
+    return ws
+
+
+def export_text(engine: Engine) -> str:
+    return json.dumps(export_workspace(engine), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_demo(engine: Engine, *, on_progress=None) -> DemoSummary:  # noqa: ANN001
+    summary = demo.load_demo(engine, on_progress=on_progress)
+    state.clear_caches()
+    return summary
+
+
+def reset(engine: Engine) -> None:
+    demo.reset(engine)
+    state.clear_caches()
+
+
+def _after_change() -> None:
+    """Forget per-page choices that may point at metrics, plans or customers that are gone."""
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(("invoices:", "timeline:", "plans:", "usage:")):
+            del st.session_state[key]
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def _load_demo_now(engine: Engine) -> None:
+    bar = st.progress(0.0, text="Simulating and storing the demo events…")
+
+    def progress(p: Progress) -> None:
+        bar.progress(p.fraction, text=f"Storing events: {fmt(p.done)} of {fmt(p.total)}")
+
+    summary = load_demo(engine, on_progress=progress)
+    bar.empty()
+    _after_change()
+    st.session_state[FLASH] = (
+        f"Loaded the demo workspace: {plural(summary.metrics, 'metric')}, {plural(summary.plans, 'plan')}, "
+        f"{plural(summary.subscriptions, 'subscription')} and {plural(summary.events, 'event')} "
+        f"(Oct–Dec 2026) in {summary.seconds:.1f} s."
+    )
+
+
+def _close(key: str) -> None:
+    st.session_state.pop(key, None)
+
+
+@st.dialog("Replace the workspace with the demo?", on_dismiss=lambda: _close(DEMO_DIALOG))
+def confirm_demo(engine: Engine) -> None:
+    now = counts(engine)
+    st.markdown(f"The workspace holds **{now.text()}**. Loading the demo deletes them all and puts the demo's "
+                "metrics, plans, subscriptions and events in their place. Export the workspace first to keep it.")
+    left, right = st.columns(2)
+    if left.button("Replace with demo", key=KEY + "demo_yes", type="primary", width="stretch"):
+        _load_demo_now(engine)
+        _close(DEMO_DIALOG)
+        st.rerun()
+    if right.button("Cancel", key=KEY + "demo_no", width="stretch"):
+        _close(DEMO_DIALOG)
+        st.rerun()
+
+
+@st.dialog("Reset the workspace?", on_dismiss=lambda: _close(RESET_DIALOG))
+def confirm_reset(engine: Engine) -> None:
+    now = counts(engine)
+    st.markdown(f"This deletes **{now.text()}**, and sets the timezone back to UTC. It cannot be undone.")
+    sure = st.checkbox("I understand that everything is deleted", key=KEY + "reset_ack")
+    left, right = st.columns(2)
+    if left.button("Delete everything", key=KEY + "reset_yes", type="primary", icon=":material/delete_forever:",
+                   disabled=not sure, width="stretch"):
+        reset(engine)
+        _after_change()
+        st.session_state[FLASH] = f"Reset: deleted {now.text()}."
+        _close(RESET_DIALOG)
+        st.rerun()
+    if right.button("Cancel", key=KEY + "reset_no", width="stretch"):
+        _close(RESET_DIALOG)
+        st.rerun()
+
+
+def _summary(now: Counts) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Metrics", fmt(now.metrics))
+    cols[1].metric("Plans", fmt(now.plans))
+    cols[2].metric("Subscriptions", fmt(now.subscriptions))
+    cols[3].metric("Events", fmt(now.events))
+    cols[4].metric("Timezone", now.timezone)
+
+
+def _demo_section(engine: Engine, now: Counts) -> None:
+    with st.container(border=True):
+        st.subheader("Demo workspace", anchor=False)
+        st.markdown(
+            "Everything a pricing demo needs, in one click: the quick-template metrics (API Requests, LLM Tokens "
+            "by model, Storage GB, Unique Users), Payments and **SMS Credits** (limit recurring, with carryover); "
+            "three plans — **Starter**, **Growth**, **Scale** — using standard, graduated, volume, package and "
+            "percentage charges, base fees, seats, included credit and SMS quotas; a subscription for every "
+            "customer; and three months (Oct–Dec 2026) of simulated usage."
+        )
+        st.caption("`cus_unibee` is on Starter (1,000 SMS a month) and shows carryover on the Timeline page: "
+                   "available 1,000 → 1,300 → 1,400.")
+        if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:"):
+            if now.empty:
+                _load_demo_now(engine)
+                st.rerun()
+            else:
+                st.session_state[DEMO_DIALOG] = True
+
+
+def _export_section(engine: Engine, now: Counts) -> None:
+    with st.container(border=True):
+        st.subheader("Export", anchor=False)
+        st.caption("The metrics, plans, subscriptions and timezone as one JSON file (events are not included). "
+                   "Importing it again gives the same metrics, plans and invoices.")
+        stamp = datetime.now(UTC).strftime("%Y%m%d")
+        st.download_button("Download workspace JSON", data=export_text(engine), file_name=f"workspace-{stamp}.json",
+                           mime="application/json", key=KEY + "export", icon=":material/download:",
+                           on_click="ignore", disabled=now.empty)
+
+
+def _import_section(engine: Engine) -> None:
+    with st.container(border=True):
+        st.subheader("Import", anchor=False)
+        upload = st.file_uploader("Workspace JSON", type=["json"], key=KEY + "upload",
+                                  help='{"timezone", "metrics", "plans", "subscriptions"}: see the contract, §5.')
+        if upload is None:
+            st.caption("Upload a workspace file exported from here or written by hand; nothing changes until you "
+                       "press Import.")
+            return
+        data = upload.getvalue()
+        try:
+            ws = read_upload(data, upload.name)
+        except WorkspaceError as exc:
+            st.error(f"**{md(upload.name)}** cannot be imported: {md(exc)}", icon=":material/error:")
+            return
+        st.success(
+            f"**{md(upload.name)}** is a valid workspace: {plural(len(ws.metrics), 'metric')}, "
+            f"{plural(len(ws.plans), 'plan')}, {plural(len(ws.subscriptions), 'subscription')}, "
+            f"timezone {md(ws.timezone)}.", icon=":material/task:",
+        )
+        mode = st.radio("Mode", [REPLACE, MERGE], key=KEY + "mode", horizontal=True, captions=[
+            "metrics, plans, subscriptions and timezone are replaced; events are kept",
+            "kept; the file's codes and customers replace the same ones",
+        ])
+        if st.button("Import", key=KEY + "import", type="primary", icon=":material/upload:"):
+            try:
+                import_upload(engine, data, name=upload.name, replace=mode == REPLACE)
+            except WorkspaceError as exc:  # the store changed meanwhile in a way the file no longer fits
+                st.error(f"Not imported: {md(exc)}", icon=":material/error:")
+                return
+            _after_change()
+            st.session_state[FLASH] = (
+                f"Imported {upload.name} ({mode.lower()}): {plural(len(ws.metrics), 'metric')}, "
+                f"{plural(len(ws.plans), 'plan')}, {plural(len(ws.subscriptions), 'subscription')}."
+            )
+            st.rerun()
+
+
+def _timezone_section(engine: Engine, now: Counts) -> None:
+    with st.container(border=True):
+        st.subheader("Timezone", anchor=False)
+        zones = sorted(available_timezones() | {now.timezone})
+        st.session_state[KEY + "tz"] = now.timezone  # the stored value, whatever changed it
+
+        def changed() -> None:
+            chosen = st.session_state[KEY + "tz"]
+            plan_store.set_timezone(engine, timezone=chosen)
+            state.clear_caches()
+            st.session_state[FLASH] = f"Timezone set to {chosen}."
+
+        st.selectbox("Workspace timezone", zones, key=KEY + "tz", on_change=changed,
+                     help="Billing periods and bare subscription dates are read in this timezone.")
+        st.caption("Periods start at midnight in this timezone; event timestamps without an offset are UTC.")
+
+
+def _reset_section() -> None:
+    with st.container(border=True):
+        st.subheader("Reset", anchor=False)
+        st.caption("Delete every metric, plan, subscription and event, and start from an empty workspace.")
+        st.button("Reset workspace…", key=KEY + "reset", icon=":material/restart_alt:",
+                  on_click=lambda: st.session_state.__setitem__(RESET_DIALOG, True))
+
+
+def render(engine: Engine) -> None:
+    if flash := st.session_state.pop(FLASH, None):
+        st.success(md(flash), icon=":material/check_circle:")
+    now = counts(engine)
+    _summary(now)
+    left, right = st.columns(2)
+    with left:
+        _demo_section(engine, now)
+        _export_section(engine, now)
+        _timezone_section(engine, now)
+    with right:
+        _import_section(engine)
+        _reset_section()
+    if not now.empty:
+        st.caption("Next: check the plans on the Plans page, the invoices on the Invoices page, and carryover on "
+                   "the Timeline page.")
+    if st.session_state.get(DEMO_DIALOG):
+        confirm_demo(engine)
+    elif st.session_state.get(RESET_DIALOG):
+        confirm_reset(engine)
