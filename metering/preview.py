@@ -35,7 +35,7 @@ from metering import aggregation, ingest, metrics, snippets
 from metering.aggregation import SKIP_REASONS, AggregateResult, value_path
 from metering.frame import OK, EventFrame, from_us, to_us
 from metering.models import Aggregation, MetricBase, MetricCreate, MetricType
-from metering.values import lookup, normalized, parse_decimal
+from metering.values import lookup, normalized, parse_decimal, to_decimal
 
 FIRST_VALUES = 5  # values written out before "…"
 TOP_GROUPS = 10  # groups listed in the breakdown
@@ -158,18 +158,6 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, str):
-        return parse_decimal(value)
-    return None
-
-
 def _other_text(value: Any) -> str:
     """A second example text: user_42 → user_43, gpt-4o → gpt-4o_2."""
     text = str(value)
@@ -195,7 +183,7 @@ def example_events(metric: MetricBase, *, now: datetime | None = None, n: int = 
             if metric.aggregation == Aggregation.unique_count:
                 if i % 2:
                     _put(props, vpath, _other_text(example))
-            elif (number := _number(example)) is not None:
+            elif (number := to_decimal(example)) is not None:
                 _put(props, vpath, number * (i + 1))
         if i == n - 1 and n > 1:
             for path in metric.group_by:

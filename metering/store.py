@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,20 +127,13 @@ def insert_events(
     return added
 
 
-def _insert_sqlite(engine: Engine, rows: Sequence[EventRow], import_id: int | None) -> int:
+@contextmanager
+def _raw_transaction(engine: Engine) -> Iterator[Any]:
+    """A DBAPI cursor in one transaction: committed on success, rolled back on any error."""
     raw = engine.raw_connection()
     try:
-        cur = raw.cursor()
-        cur.executemany(
-            "INSERT INTO event (event_name, customer_id, ts_us, idempotency_key, properties, import_id)"
-            f" VALUES (?, ?, ?, ?, ?, {int(import_id) if import_id is not None else 'NULL'})"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            rows,
-        )
-        added = cur.rowcount
-        cur.execute("UPDATE store_state SET events = events + ? WHERE id = 1", (added,))
+        yield raw.cursor()
         raw.commit()
-        return int(added)
     except BaseException:
         raw.rollback()
         raise
@@ -147,10 +141,21 @@ def _insert_sqlite(engine: Engine, rows: Sequence[EventRow], import_id: int | No
         raw.close()
 
 
+def _insert_sqlite(engine: Engine, rows: Sequence[EventRow], import_id: int | None) -> int:
+    with _raw_transaction(engine) as cur:
+        cur.executemany(
+            "INSERT INTO event (event_name, customer_id, ts_us, idempotency_key, properties, import_id)"
+            f" VALUES (?, ?, ?, ?, ?, {int(import_id) if import_id is not None else 'NULL'})"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            rows,
+        )
+        added = int(cur.rowcount)
+        cur.execute("UPDATE store_state SET events = events + ? WHERE id = 1", (added,))
+    return added
+
+
 def _insert_postgres(engine: Engine, rows: Sequence[EventRow], import_id: int | None) -> int:
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with _raw_transaction(engine) as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS event_load (event_name text, customer_id text,"
             " ts_us bigint, idempotency_key text, properties text, ord bigint) ON COMMIT DELETE ROWS"
@@ -168,15 +173,9 @@ def _insert_postgres(engine: Engine, rows: Sequence[EventRow], import_id: int | 
             " ) d ORDER BY ord ON CONFLICT (idempotency_key) DO NOTHING",
             (import_id,),
         )
-        added = cur.rowcount
+        added = int(cur.rowcount)
         cur.execute("UPDATE store_state SET events = events + %s WHERE id = 1", (added,))
-        raw.commit()
-        return int(added)
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    return added
 
 
 @dataclass(frozen=True)
