@@ -26,6 +26,7 @@ size, except usage queries, which read the (incrementally refreshed) columnar fr
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sqlite3
@@ -680,17 +681,24 @@ def _metric_json(metric: MetricPublic) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- routes
 
-_default_backends: dict[str, Backend] = {}
+_default_backends: dict[str, Backend] = {}  # by the raw DATABASE_URL value
+_default_urls: dict[str, Backend] = {}  # by the normalised URL
 _default_lock = threading.Lock()
 
 
 def default_backend() -> Backend:
-    """The process's backend for the store DATABASE_URL names (one per URL)."""
-    url = store.database_url()
-    with _default_lock:
-        backend = _default_backends.get(url)
-        if backend is None:
-            backend = _default_backends[url] = Backend()
+    """The process's backend for the store DATABASE_URL names (one per URL, looked up by the
+    variable's raw value so a request costs no path work)."""
+    raw = os.environ.get("DATABASE_URL", "")
+    backend = _default_backends.get(raw)
+    if backend is None:
+        with _default_lock:
+            backend = _default_backends.get(raw)
+            if backend is None:
+                url = store.database_url()
+                backend = next((b for k, b in _default_urls.items() if k == url), None) or Backend()
+                _default_urls[url] = backend
+                _default_backends[raw] = backend
     return backend
 
 
@@ -743,7 +751,12 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
     async def authorize(request: Request) -> Backend:
         b = await ready()
         key = _presented_key(request)
-        ok = apikeys.verify(b.engine, key) if key is not None else False
+        if key is None:
+            ok = False
+        elif apikeys.needs_lookup(b.engine):
+            ok = await run_in_threadpool(apikeys.verify, b.engine, key)
+        else:
+            ok = apikeys.verify(b.engine, key)
         if not ok:
             reason = "missing API key: send Authorization: Bearer <key>" if key is None else "invalid API key"
             raise ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="metering"'})
@@ -1067,6 +1080,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "Stored (counts and the rejected events of a batch)",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}},
+                        "400": _error_response("A Content-Length header that is not a number", ("bad_request", "Content-Length is not a number")),
                         "401": auth_error,
                         "413": _error_response(f"Body over {MAX_BODY_BYTES:,} bytes", ("body_too_large", "the body is over 1,048,576 bytes")),
                         "422": _error_response("Not JSON, not an event or a batch, more than 1,000 events, or a single event that breaks a rule",

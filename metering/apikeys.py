@@ -49,7 +49,7 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
     id: int | None = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=200)  # "sha256:<hex digest>"
-    hint: str = Field(max_length=8)  # last characters of the key, to recognise it
+    hint: str = Field(max_length=8)  # the key's last 4 characters (after "mtr_" for generated keys)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -62,7 +62,13 @@ class KeyInfo:
 
     @property
     def masked(self) -> str:
-        return f"{PREFIX}{'•' * 12}{self.hint}"
+        if self.hint.startswith(PREFIX):
+            return f"{PREFIX}{'•' * 12}{self.hint[len(PREFIX):]}"
+        return f"{'•' * 12}{self.hint}"
+
+
+def _hint(key: str) -> str:
+    return (PREFIX if key.startswith(PREFIX) else "") + key[-4:]
 
 
 class WeakKey(ValueError):
@@ -79,9 +85,10 @@ def hash_key(key: str) -> str:
 
 def _check_env_key(key: str) -> str:
     key = key.strip()
-    if not (MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH) or any(c.isspace() or not c.isprintable() for c in key):
+    weak = len(set(key)) < 10  # "aaaa…": long but guessable (randomness itself cannot be checked)
+    if weak or not (MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH) or any(c.isspace() or not c.isprintable() for c in key):
         raise WeakKey(
-            f"{ENV_VAR} must be {MIN_KEY_LENGTH}–{MAX_KEY_LENGTH} printable characters without spaces"
+            f"{ENV_VAR} must be {MIN_KEY_LENGTH}–{MAX_KEY_LENGTH} random printable characters without spaces"
             f" (for example {PREFIX} followed by secrets.token_urlsafe(32)); it is stored as a fast hash,"
             " which only a long random key makes safe"
         )
@@ -116,7 +123,7 @@ def ensure_key(engine: Engine) -> str | None:
         if _active(session) is not None:
             return None
         key = _check_env_key(env) if env else generate_key()
-        session.add(ApiKey(id=_WORKSPACE_KEY_ID, key_hash=hash_key(key), hint=key[-4:]))
+        session.add(ApiKey(id=_WORKSPACE_KEY_ID, key_hash=hash_key(key), hint=_hint(key)))
         try:
             session.commit()
         except IntegrityError:  # another process created it first: that key stands
@@ -132,7 +139,7 @@ def rotate_key(engine: Engine) -> str:
     key = generate_key()
     with Session(engine) as session:
         row = _active(session) or ApiKey(id=_WORKSPACE_KEY_ID, key_hash="", hint="")
-        row.key_hash, row.hint, row.created_at = hash_key(key), key[-4:], utcnow()
+        row.key_hash, row.hint, row.created_at = hash_key(key), _hint(key), utcnow()
         session.add(row)
         session.commit()
     _forget(engine)
@@ -157,6 +164,14 @@ def _active_hash(engine: Engine) -> str | None:
     with _lock:
         _cache[engine] = (now, digest)
     return digest
+
+
+def needs_lookup(engine: Engine) -> bool:
+    """True when `verify` would query the store (no fresh cached digest): async callers then
+    run it in a thread, so a slow database never blocks their event loop."""
+    with _lock:
+        cached = _cache.get(engine)
+    return cached is None or time.monotonic() - cached[0] >= CACHE_SECONDS
 
 
 def verify(engine: Engine, presented: str | None) -> bool:

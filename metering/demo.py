@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from metering.workspace import Workspace, import_workspace, parse_workspace
 SEED = 2026
 START = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 92  # 2026-10-01 … 2026-12-31
+END = START + timedelta(days=DAYS - 1)  # the last day with events
 MONTHS = ((2026, 10), (2026, 11), (2026, 12))
 SOURCE = "demo workspace"
 SMS_EVENT = "sms.sent"

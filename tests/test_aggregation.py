@@ -403,6 +403,14 @@ class TestGroupBy:
         assert result.groups[-1].group == {"model": None}  # the null group comes last
         assert result.to_json()["groups"][-1] == {"group": {"model": None}, "value": "24"}
 
+    def test_groups_listed_by_label_with_null_last(self):
+        frame = frame_of(ev({"g": "c"}), ev({}), ev({"g": "a"}), ev({"g": "b"}), ev({"g": "a"}))
+        assert [g.group["g"] for g in agg(frame, group_by=["g"]).groups] == ["a", "b", "c", None]
+        frame = frame_of(ev({"x": "b", "y": "z"}), ev({"x": "a"}), ev({"x": "b", "y": "a"}), ev({"y": "q"}))
+        assert [tuple(g.group.values()) for g in agg(frame, group_by=["x", "y"]).groups] == [
+            ("a", None), ("b", "a"), ("b", "z"), (None, "q")
+        ]
+
     def test_several_labels(self):
         frame = frame_of(
             ev({"model": "a", "region": "eu"}),

@@ -42,7 +42,7 @@ def test_only_a_hash_is_stored(engine):
     assert not any(isinstance(v, str) and key in v for v in row)
     assert f"sha256:{hashlib.sha256(key.encode()).hexdigest()}" in row
     info = apikeys.key_info(engine)
-    assert info.hint == key[-4:] and info.masked.endswith(key[-4:]) and key not in info.masked
+    assert info.masked == "mtr_" + "•" * 12 + key[-4:] and key not in info.masked
 
 
 def test_keys_are_random(engine, sqlite_engine):
@@ -99,6 +99,7 @@ def test_env_key_is_used_at_first_start(engine, monkeypatch):
     assert apikeys.ensure_key(engine) is None  # whoever set the variable knows the key
     assert apikeys.verify(engine, STRONG)
     assert STRONG not in repr(rows(engine))
+    assert apikeys.key_info(engine).masked == "mtr_" + "•" * 12 + STRONG[-4:]
 
 
 def test_env_key_is_ignored_once_a_key_exists(engine, monkeypatch):
@@ -108,7 +109,7 @@ def test_env_key_is_ignored_once_a_key_exists(engine, monkeypatch):
     assert apikeys.verify(engine, generated) and not apikeys.verify(engine, STRONG)
 
 
-@pytest.mark.parametrize("weak", ["short", "a" * 23, "has a space in it 0123456789", "x" * 201])
+@pytest.mark.parametrize("weak", ["short", "a" * 23, "has a space in it 0123456789", "x" * 201, "ab" * 20])
 def test_weak_env_keys_are_refused(engine, monkeypatch, weak):
     monkeypatch.setenv(apikeys.ENV_VAR, weak)
     with pytest.raises(apikeys.WeakKey, match=apikeys.ENV_VAR):
@@ -216,3 +217,9 @@ def test_page_lists_snippets_for_each_metric(app_engine):
     texts = [c.value for c in at.code]
     assert any('"usage": {' in t and "storage.snapshot" in t for t in texts)
     assert any("node" in c.value.lower() for c in at.caption)
+
+
+def test_masked_form_of_a_key_without_the_prefix(engine, monkeypatch):
+    monkeypatch.setenv(apikeys.ENV_VAR, "Zq81-random-ci-secret-XY7w")
+    apikeys.ensure_key(engine)
+    assert apikeys.key_info(engine).masked == "•" * 12 + "XY7w"

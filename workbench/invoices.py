@@ -33,7 +33,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import compare, invoices
-from metering.billing import Window, decimal_text
+from metering.billing import Window
 from metering.frame import EventFrame, from_us
 from metering.invoices import Invoice, InvoiceLine
 from metering.money import format_money

@@ -84,7 +84,8 @@ FIELD_LABELS = {
 FIXED_COLUMNS = ("name", "quantity", "unit_price")
 TIER_COLUMNS = ("up_to", "unit_price", "flat_fee")
 SUB_COLUMNS = ("customer_id", "plan", "start")
-PLAN_LIST_COLUMNS = [2.1, 1.1, 1.2, 3.4, 1.4, 1.0, 0.45, 0.45]
+PLAN_LIST_COLUMNS = [1.5, 1.0, 1.0, 2.8, 2.0, 1.1, 0.4, 0.4]
+LIST_CSS = "<style>.st-key-plans-list hr { margin: 0.1rem 0 !important; }</style>"
 
 
 # =========================================================================== the draft (pure)
@@ -532,7 +533,7 @@ def _basics(errors: dict[str, str]) -> None:
 
 
 def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame: EventFrame,
-                  data: dict[str, Any], origin: dict[str, str]) -> None:
+                  data: dict[str, Any], origin: dict[str, str], all_errors: dict[str, str]) -> None:
     ss = _ss()
     slot = ss[DRAFT]["charges"][m.code]
     base = f"charges.{m.code}"
@@ -568,13 +569,17 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
                 "unit_price": st.column_config.TextColumn(f"Unit price ({currency})"),
                 "flat_fee": st.column_config.TextColumn(f"Flat fee ({currency})", help="Added once when the tier is reached"),
             }, errors, container_key=f"plans-tiers-{m.code}")
-        _preview(m, base, currency, frame, data, origin, errors)
+        _preview(m, base, currency, frame, data, origin, errors, all_errors)
 
 
-def _preview(m: MetricPublic, base: str, currency: str, frame: EventFrame,
-             data: dict[str, Any], origin: dict[str, str], errors: dict[str, str]) -> None:
-    if any(k.startswith(base + ".") and not k.endswith(".on") for k in errors):
+def _preview(m: MetricPublic, base: str, currency: str, frame: EventFrame, data: dict[str, Any],
+             origin: dict[str, str], errors: dict[str, str], all_errors: dict[str, str]) -> None:
+    mine = lambda found: any(k.startswith(base + ".") and not k.endswith(".on") for k in found)  # noqa: E731
+    if mine(errors):
         st.caption(":gray[Price preview: fix the fields above first.]")
+        return
+    if mine(all_errors):
+        st.caption(":gray[Price preview: fill in the fields above first.]")
         return
     reverse = {v: k for k, v in origin.items()}
     charge_data = _value_at(data, reverse[base]) if base in reverse else None
@@ -666,17 +671,19 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) 
         if not charge_metrics:
             st.caption("No charge_metered or charge_recurring metric yet: create one on the Metric editor page.")
         for m in charge_metrics:
-            _charge_block(m, shown, currency, frame, data, origin)
+            _charge_block(m, shown, currency, frame, data, origin, all_errors)
         st.markdown("**Quotas** — one per limit metric")
         if not limit_metrics:
             st.caption("No limit_metered or limit_recurring metric yet.")
         for m in limit_metrics:
             _quota_block(m, shown, currency)
-        gone = sorted(set(draft["charges"]) | set(draft["quotas"]))
-        gone = [c for c in gone if c not in types and (draft["charges"].get(c, {}).get("on") or draft["quotas"].get(c, {}).get("on"))]
+        gone = sorted(
+            {c for c, slot in draft["charges"].items() if slot.get("on") and types.get(c) not in CHARGE_METRIC_TYPES}
+            | {c for c, slot in draft["quotas"].items() if slot.get("on") and types.get(c) not in LIMIT_METRIC_TYPES}
+        )
         if gone:
-            st.warning(f"This plan prices {', '.join(f'`{md(c)}`' for c in gone)}, which is no longer a metric: "
-                       "saving drops it.", icon=":material/warning:")
+            st.warning(f"This plan prices {', '.join(f'`{c}`' for c in gone)}, which is no longer a metric of that "
+                       "kind (deleted, or its type changed): saving drops it.", icon=":material/warning:")
         if "plan" in shown:
             st.error(md(shown["plan"]), icon=":material/error:")
 
@@ -707,16 +714,16 @@ def _cancel_delete() -> None:
 def confirm_delete(engine: Engine, code: str) -> None:
     plan = plan_store.get_plan(engine, code=code)
     if plan is None:
-        st.info(f"The plan `{md(code)}` no longer exists.")
+        st.info(f"The plan `{code}` no longer exists.")
         if st.button("Close", key=K + "delete_close"):
             _cancel_delete()
             st.rerun()
         return
     subs = plan_store.subscriptions_on_plan(engine, code=code)
-    st.markdown(f"Delete **{md(plan.name)}** (`{md(code)}`)? This cannot be undone.")
+    st.markdown(f"Delete **{md(plan.name)}** (`{code}`)? This cannot be undone.")
     confirmed = True
     if subs:
-        shown = ", ".join(f"`{md(s)}`" for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
+        shown = ", ".join(f"`{s}`" for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
         st.markdown(f"{plural(len(subs), 'customer')} subscribed to it: {shown}. Their subscriptions are deleted "
                     "with the plan.")
         confirmed = st.checkbox(f"Also delete {plural(len(subs), 'subscription')}", key=K + "delete_ack")
@@ -739,23 +746,26 @@ def confirm_delete(engine: Engine, code: str) -> None:
         st.rerun()
 
 
-def _charges_summary(plan: Plan) -> str:
-    parts = [f"{c.metric}: {c.model}" for c in plan.charges]
-    parts += [f"{q.metric}: quota {fmt(q.limit)}" for q in plan.quotas]
-    return " · ".join(parts) or "—"
+def _charges_summary(plan: Plan, names: dict[str, str]) -> str:
+    """One line per charge and quota: "API Requests · graduated", "SMS Credits · quota 1,000"."""
+    parts = [f"{md(names.get(c.metric, c.metric))} · {c.model}" for c in plan.charges]
+    parts += [f"{md(names.get(q.metric, q.metric))} · quota {fmt(q.limit)}" for q in plan.quotas]
+    return "  \n".join(parts) or "—"
 
 
-def _plan_list(engine: Engine) -> None:
+def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
+    names = {m.code: m.name for m in metric_list}
     plans = ordered_plans(plan_store.list_plans(engine))
     subs = plan_store.list_subscriptions(engine)
     if not plans:
         st.info("No plans yet. Create one with **New plan**, or load the demo on the Workspace page.",
                 icon=":material/sell:")
         return
+    st.html(LIST_CSS)
     with st.container(border=True, key="plans-list"):
         header = st.columns(PLAN_LIST_COLUMNS)
-        for col, title in zip(header, ["Plan & code", "Billing", "Base fee", "Charges and quotas", "Fixed / credit",
-                                       "Subscribers", "", ""]):
+        for col, title in zip(header, ["Plan & code", "Billing", "Base fee", "Charges and quotas",
+                                       "Fixed charges & credit", "Customers", "", ""]):
             col.markdown(f"**{title}**" if title else "")
         for plan in plans:
             st.divider()
@@ -763,11 +773,12 @@ def _plan_list(engine: Engine) -> None:
             cols[0].markdown(f"**{md(plan.name)}**  \n`{plan.code}`")
             cols[1].markdown(f"{plan.currency} · {plan.interval}")
             cols[2].markdown(md(format_money(plan.base_fee, plan.currency)))
-            cols[3].markdown(md(_charges_summary(plan)))
-            fixed = ", ".join(f"{f.name} {fmt(f.quantity)} × {format_money(f.unit_price, plan.currency, exact=True)}"
-                              for f in plan.fixed_charges) or "—"
+            cols[3].markdown(_charges_summary(plan, names))
+            fixed = "  \n".join(
+                md(f"{f.name} {fmt(f.quantity)} × {format_money(f.unit_price, plan.currency, exact=True)}")
+                for f in plan.fixed_charges) or "—"
             credit = format_money(plan.included_credit, plan.currency)
-            cols[4].markdown(f"{md(fixed)}  \n:gray[credit {md(credit)}]")
+            cols[4].markdown(f"{fixed}  \n:gray[included credit {md(credit)}]")
             cols[5].markdown(fmt(sum(1 for s in subs if s.plan == plan.code)))
             cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {plan.name}",
                            on_click=open_editor, args=(plan.code, engine))
@@ -790,7 +801,8 @@ def _subscriptions(engine: Engine, frame: EventFrame) -> None:
         ss[SUBS_BASE] = subscription_rows(engine)
     codes = [p.code for p in plans]
     base = pd.DataFrame(ss.get(SUBS_BASE) or [], columns=list(SUB_COLUMNS)).astype(object)
-    st.data_editor(base, key=SUBS_TABLE, num_rows="dynamic", hide_index=True, width="stretch", column_config={
+    st.data_editor(base, key=SUBS_TABLE, num_rows="dynamic", hide_index=True, width="stretch",
+                   height=min(35 * (len(base) + 2) + 3, 560), column_config={
         "customer_id": st.column_config.TextColumn("Customer id", help="As in the events' customer_id"),
         "plan": st.column_config.SelectboxColumn("Plan", options=codes),
         "start": st.column_config.TextColumn("Start", help="2026-10-01 or 2026-10-15T08:00:00Z; blank: default anchor"),
@@ -826,7 +838,7 @@ def render(engine: Engine) -> None:
         if DRAFT not in ss:
             open_editor(ss[EDITING] or None, engine)
         _editor(engine, metric_list, frame)
-    _plan_list(engine)
+    _plan_list(engine, metric_list)
     _subscriptions(engine, frame)
     if code := ss.get(DELETE):
         confirm_delete(engine, code)

@@ -257,7 +257,7 @@ def render(engine: Engine) -> None:
     if sub is None:
         where = f"{md(cid)} has no subscription: periods start at the workspace's default anchor, {anchor}."
     elif sub.plan != plan.code:
-        where = (f"{md(cid)} is subscribed to `{md(sub.plan)}`: this is a what-if under `{md(plan.code)}`, "
+        where = (f"{md(cid)} is subscribed to `{sub.plan}`: this is a what-if under `{plan.code}`, "
                  f"periods anchored at its subscription start, {anchor}.")
     else:
         where = f"{md(cid)} is subscribed to this plan; periods are anchored at its subscription start, {anchor}."

@@ -135,7 +135,7 @@ def _load_demo_now(engine: Engine) -> None:
     st.session_state[FLASH] = (
         f"Loaded the demo workspace: {plural(summary.metrics, 'metric')}, {plural(summary.plans, 'plan')}, "
         f"{plural(summary.subscriptions, 'subscription')} and {plural(summary.events, 'event')} "
-        f"(Oct–Dec 2026) in {summary.seconds:.1f} s."
+        f"({demo.START:%b %Y} – {demo.END:%b %Y}) in {summary.seconds:.1f} s."
     )
 
 
@@ -185,6 +185,19 @@ def _summary(now: Counts) -> None:
     cols[4].metric("Timezone", now.timezone)
 
 
+def demo_note() -> str:
+    """Where the demo shows carryover, from the demo's own workspace (no figure typed here)."""
+    ws = demo.workspace()
+    sub = ws.subscription(demo.UNIBEE)
+    plan = ws.plan(sub.plan) if sub else None
+    metric = next((m for m in ws.metrics if m.metric_type.value == "limit_recurring"), None)
+    quota = plan.quota_for(metric.code) if plan and metric else None
+    if quota is None:
+        return ""
+    return (f"`{demo.UNIBEE}` is on {md(plan.name)}, with {fmt(quota.limit)} {md(metric.name)} a {plan.interval}: "
+            "the Timeline page shows its unused credits carrying over.")
+
+
 def _demo_section(engine: Engine, now: Counts) -> None:
     with st.container(border=True):
         st.subheader("Demo workspace", anchor=False)
@@ -193,10 +206,10 @@ def _demo_section(engine: Engine, now: Counts) -> None:
             "by model, Storage GB, Unique Users), Payments and **SMS Credits** (limit recurring, with carryover); "
             "three plans — **Starter**, **Growth**, **Scale** — using standard, graduated, volume, package and "
             "percentage charges, base fees, seats, included credit and SMS quotas; a subscription for every "
-            "customer; and three months (Oct–Dec 2026) of simulated usage."
+            "customer; and simulated usage from "
+            f"{demo.START:%b %Y} to {demo.END:%b %Y}."
         )
-        st.caption("`cus_unibee` is on Starter (1,000 SMS a month) and shows carryover on the Timeline page: "
-                   "available 1,000 → 1,300 → 1,400.")
+        st.caption(demo_note())
         if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:"):
             if now.empty:
                 _load_demo_now(engine)
@@ -293,8 +306,10 @@ def render(engine: Engine) -> None:
         _import_section(engine)
         _reset_section()
     if not now.empty:
-        st.caption("Next: check the plans on the Plans page, the invoices on the Invoices page, and carryover on "
-                   "the Timeline page.")
+        row = st.container(horizontal=True)
+        row.page_link("pages/plans.py", label="Plans", icon=":material/sell:")
+        row.page_link("pages/invoices.py", label="Invoices", icon=":material/receipt_long:")
+        row.page_link("pages/timeline.py", label="Timeline", icon=":material/timeline:")
     if st.session_state.get(DEMO_DIALOG):
         confirm_demo(engine)
     elif st.session_state.get(RESET_DIALOG):
