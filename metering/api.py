@@ -17,11 +17,19 @@ Endpoints (the OpenAPI document at /api/v1/openapi.json is the reference):
 
 Per process the API keeps one engine (`store.make_engine()`, i.e. DATABASE_URL), one
 `FrameCache` for usage queries, and the id of the day's import record (API events are filed
-under one import per UTC day: "API 2026-10-03", so the Events page can show and delete them
-without one record per request). Validation of ordinary events runs on a pure-Python fast path
-that gives exactly what `ingest.parse_records` gives (a test checks the two agree); anything
-unusual goes through `parse_records` itself. No request does work proportional to the store
-size, except usage queries, which read the (incrementally refreshed) columnar frame.
+under one import per UTC day, "API 2026-10-03", so the Events page can show and delete them
+without one record per request; its counts are updated in the same transaction as the events).
+
+The write path, tuned for throughput (bench/api.py):
+* Ordinary bodies are decoded by msgspec into untracked structs and checked by a fast path
+  that yields exactly what `ingest.parse_records` yields (tests compare them on generated
+  events); anything unusual is decoded again exactly and goes through `parse_records`.
+* SQLite: one kept writer connection behind a lock; a batch is one INSERT … SELECT FROM
+  json_each(?) plus the count UPDATE, one transaction. PostgreSQL: one INSERT … unnest(…).
+* At most INGEST_CONCURRENCY requests are worked on at once; `ApiFirstMiddleware` routes
+  /api/v1 past Streamlit's middleware; `NoDelayMiddleware` fixes 40 ms delayed-ACK stalls.
+No request does work proportional to the store size, except usage queries, which read the
+incrementally refreshed columnar frame (and check the store's version: a count(*) query).
 """
 
 from __future__ import annotations
@@ -696,7 +704,7 @@ def default_backend() -> Backend:
             backend = _default_backends.get(raw)
             if backend is None:
                 url = store.database_url()
-                backend = next((b for k, b in _default_urls.items() if k == url), None) or Backend()
+                backend = _default_urls.get(url) or Backend()
                 _default_urls[url] = backend
                 _default_backends[raw] = backend
     return backend

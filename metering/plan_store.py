@@ -87,6 +87,22 @@ def plans_using_metric(engine: Engine, *, code: str) -> list[str]:
     return sorted(out)
 
 
+def remove_metric_from_plans(engine: Engine, *, code: str) -> list[str]:
+    """Drop the charges and quotas on metric ``code`` from every plan; returns the plans changed.
+
+    Called before a metric is deleted, so no stored plan is left pricing a metric that is gone.
+    """
+    changed = plans_using_metric(engine, code=code)
+    for plan_code in changed:
+        plan = get_plan(engine, code=plan_code)
+        assert plan is not None
+        save_plan(engine, plan=plan.model_copy(update={
+            "charges": [c for c in plan.charges if c.metric != code],
+            "quotas": [q for q in plan.quotas if q.metric != code],
+        }))
+    return changed
+
+
 def save_plan(engine: Engine, *, plan: Plan | dict[str, Any]) -> Plan:
     """Insert or replace (by code) a plan; a dict is validated first (pydantic ValidationError)."""
     plan = _as_plan(plan)

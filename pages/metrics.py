@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from metering import aggregation, metrics, preview
+from metering import aggregation, metrics, plan_store, preview
 from metering.models import MetricPublic
 from workbench import editor, state
 from workbench.editor import md
@@ -22,8 +22,6 @@ def _cancel_delete() -> None:
 
 @st.dialog("Delete metric", on_dismiss=_cancel_delete)
 def confirm_delete(code: str) -> None:
-    from metering.plan_store import plans_using_metric  # written alongside; imported when needed
-
     engine = state.engine()
     metric = metrics.get_metric(engine, code=code)
     if metric is None:
@@ -35,7 +33,7 @@ def confirm_delete(code: str) -> None:
     frame = state.frame()
     events = preview.events_named(frame, metric.event_name)
     siblings = [m.code for m in metrics.list_metrics(engine) if m.event_name == metric.event_name and m.code != code]
-    plans = plans_using_metric(engine, code=code)
+    plans = plan_store.plans_using_metric(engine, code=code)
 
     st.markdown(f"Delete **{md(metric.name)}** (`{code}`)? This cannot be undone.")
     st.markdown("**What depends on it**")
@@ -47,7 +45,7 @@ def confirm_delete(code: str) -> None:
         lines.append(f"- Other metrics reading the same events: {', '.join(f'`{s}`' for s in siblings)}.")
     if plans:
         lines.append(f"- Plans that use it: {', '.join(f'`{p}`' for p in plans)} — their charges or quotas "
-                     "on this metric can no longer be priced until you edit them.")
+                     "on this metric are removed from those plans.")
     else:
         lines.append("- No plan uses it.")
     st.markdown("\n".join(lines))
@@ -57,6 +55,7 @@ def confirm_delete(code: str) -> None:
     left, right = st.columns(2)
     if left.button("Delete metric", key="metrics:delete_yes", type="primary", icon=":material/delete:",
                    disabled=not confirmed, width="stretch"):
+        plan_store.remove_metric_from_plans(engine, code=code)
         metrics.delete_metric(engine, code=code)
         if state_editing_this(code):
             editor.start_new()

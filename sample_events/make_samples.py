@@ -21,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a fresh clone without installing
 
+from metering import demo  # noqa: E402
 from metering.simulate import (  # noqa: E402
     PropertySpec,
     SimulationSpec,
@@ -235,11 +236,32 @@ def write_readme(rows: list[dict[str, str]], notes: list[tuple[int, str, str]]) 
     ]
     for line, fld, note in notes:
         lines.append(f"| {line} | {fld if fld == '—' else f'`{fld}`'} | {note} |")
-    lines.append("")
+    lines += ["", SMS_SECTION, ""]
     (HERE / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
+# The UniBee carryover example; the events come from metering.demo (the demo workspace loads them).
+SMS_SECTION = """## sms_credits.csv
+
+SMS Credits, a `limit_recurring` count of `sms.sent` (UniBee's "1000 SMS credits per month"
+example): 9160 events, 4 customers, 2026-10-01 – 2026-12-31 (UTC), one `country` property.
+Written by this script through `metering/demo.py` (also `.venv/bin/python -m metering.demo`);
+the demo workspace (Workspace page → *Load demo workspace*) loads the same events.
+
+| customer | Oct 2026 | Nov 2026 | Dec 2026 | demo plan (SMS quota) |
+|---|---:|---:|---:|---|
+| `cus_unibee` | 700 | 900 | 450 | Starter (limit 1000, no cap on carryover) |
+| `cus_wonka` | 820 | 1450 | 640 | Starter (limit 1000) |
+| `cus_wayne` | 150 | 90 | 210 | Starter (limit 1000) |
+| `cus_acme` | 1100 | 1400 | 1250 | Growth (limit 5000, carryover capped at 2500) |
+
+With a quota of limit 1000, `cus_unibee`'s timeline is the contract's worked example:
+available 1000 (used 700, carry 300) → 1300 (used 900, carry 400) → 1400. `cus_wonka`
+carries 180 into November, has 1180 available, uses 1450 and so has an overage of 270."""
+
+
 def main() -> None:
+    demo.write_sms_csv(HERE / "sms_credits.csv")
     rows: list[dict[str, str]] = []
     make_template_files(rows)
     make_nested(rows)

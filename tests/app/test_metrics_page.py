@@ -82,7 +82,7 @@ def test_delete_confirmation_lists_dependents_and_deletes(app_engine):
     shown = text(at)
     assert "Delete **LLM Tokens** (`llm_tokens`)?" in shown
     assert f"Stored events named `llm.tokens`: **{preview.fmt(events)}**" in shown
-    assert "Plans that use it: `starter`" in shown
+    assert "Plans that use it: `starter` — their charges or quotas on this metric are removed" in shown
     assert "Other metrics reading the same events: `big_prompts`" in shown
     assert at.button(key="metrics:delete_yes").disabled  # plans depend on it: confirm first
 
@@ -94,6 +94,8 @@ def test_delete_confirmation_lists_dependents_and_deletes(app_engine):
     assert any("Deleted LLM Tokens" in s.value for s in at.success)
     assert "Delete **LLM Tokens**" not in text(at)  # the dialog is closed
     assert len(FrameCache().get(app_engine)) == events  # the events stay stored
+    assert plan_store.get_plan(app_engine, code="starter").charges == []  # no plan prices a deleted metric
+    assert plan_store.plans_using_metric(app_engine, code="llm_tokens") == []
 
 
 def test_delete_without_dependents_and_cancel(app_engine):

@@ -303,6 +303,7 @@ def test_snippets_shown_are_the_engines_and_they_work(page: Page, live_server: S
     editor_expected = snippets.snippets(draft, base_url=base_url, api_key="YOUR_API_KEY", event=event)
     for tab, language in (("Python", "python"), ("JavaScript", "javascript"), ("cURL", "curl")):
         assert shown_code(panel, tab) == as_shown(editor_expected[language]), language
+    page.locator(".st-key-panel-agg").scroll_into_view_if_needed()
     shot(page, "c1_editor_quick_snippet")
 
     # The Developers page: a chosen metric's snippets read the key from METERING_API_KEY.
