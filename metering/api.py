@@ -25,11 +25,12 @@ The write path, tuned for throughput (bench/api.py):
   that yields exactly what `ingest.parse_records` yields (tests compare them on generated
   events); anything unusual is decoded again exactly and goes through `parse_records`.
 * SQLite: one kept writer connection behind a lock; a batch is one INSERT … SELECT FROM
-  json_each(?) plus the count UPDATE, one transaction. PostgreSQL: one INSERT … unnest(…).
+  json_each(?) plus the counts (the import record, the store's event count), one
+  transaction. PostgreSQL: one INSERT … unnest(…) and the same counts.
 * At most INGEST_CONCURRENCY requests are worked on at once; `ApiFirstMiddleware` routes
   /api/v1 past Streamlit's middleware; `NoDelayMiddleware` fixes 40 ms delayed-ACK stalls.
 No request does work proportional to the store size, except usage queries, which read the
-incrementally refreshed columnar frame (and check the store's version: a count(*) query).
+incrementally refreshed columnar frame (new rows only, via store.store_version).
 """
 
 from __future__ import annotations
@@ -560,6 +561,8 @@ def _write_sqlite(raw: Any, rows: list[store.EventRow], import_id: int, rejected
         )
         if cur.rowcount != 1:
             raise sqlite3.IntegrityError("the import record is gone")
+        if added:  # the store's event count (store.store_version), kept like store.insert_events does
+            cur.execute("UPDATE store_state SET events = events + ? WHERE id = 1", (added,))
         cur.close()
         raw.commit()
         return added
@@ -592,6 +595,8 @@ def _write_postgres(engine: Engine, rows: list[store.EventRow], import_id: int, 
         )
         if cur.rowcount != 1:
             raise engine.dialect.dbapi.IntegrityError("the import record is gone")  # type: ignore[union-attr]
+        if added:
+            cur.execute("UPDATE store_state SET events = events + %s WHERE id = 1", (added,))
         raw.commit()
         return added
     except BaseException:

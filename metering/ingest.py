@@ -253,7 +253,11 @@ def _finish(
     cust_len = pc.fill_null(pc.utf8_length(cust_a), 0).to_numpy(zero_copy_only=False)
     key_len = pc.fill_null(pc.utf8_length(key_a), 0).to_numpy(zero_copy_only=False)
     ts, ts_reason = parse_timestamps(_strings(stamps))
-    bad = ~name_ok | (cust_len < 1) | (cust_len > 255) | (key_len > 255)
+    has_nul = (
+        pc.fill_null(pc.match_substring(cust_a, "\x00"), False).to_numpy(zero_copy_only=False)
+        | pc.fill_null(pc.match_substring(key_a, "\x00"), False).to_numpy(zero_copy_only=False)
+    )
+    bad = ~name_ok | (cust_len < 1) | (cust_len > 255) | (key_len > 255) | has_nul
     bad[list(ts_reason)] = True
     if early:
         bad[list(early)] = True
@@ -268,6 +272,9 @@ def _finish(
             errors.append(RowError(line, "customer_id", "customer_id is required"))
         elif cust_len[i] > 255:
             errors.append(RowError(line, "customer_id", f"customer_id is {cust_len[i]} characters; at most 255"))
+        elif has_nul[i]:
+            which = "customer_id" if "\x00" in (cust_a[i].as_py() or "") else "idempotency_key"
+            errors.append(RowError(line, which, f"{which} contains a NUL character"))
         elif i in ts_reason:
             errors.append(RowError(line, "timestamp", ts_reason[i]))
         else:
@@ -579,22 +586,26 @@ def parse_json_array(text: str) -> ParsedEvents:
         data = loads_exact(text)
     except ValueError as exc:
         raise UnreadableFile(f"not valid JSON: {_clip(exc, 120)}") from None
+    start = len(text) - len(text.lstrip())  # where the document's value begins
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]
-    if isinstance(data, dict):
-        data = [data]
+        found = _EVENTS_ARRAY.search(text)
+        start = found.end() - 1 if found else start
+    elif isinstance(data, dict):  # a single event object
+        return parse_records([(1 + text.count("\n", 0, start), data)])
     if not isinstance(data, list):
         raise UnreadableFile("a JSON file must hold an array of event objects")
-    return parse_records(zip(_element_lines(text, len(data)), data))
+    return parse_records(zip(_element_lines(text, start, len(data)), data))
 
 
-def _element_lines(text: str, count: int) -> list[int]:
-    """The line on which each element of the top-level array starts."""
+_EVENTS_ARRAY = re.compile(r'^\s*\{.*?"events"\s*:\s*\[', re.DOTALL)
+
+
+def _element_lines(text: str, start: int, count: int) -> list[int]:
+    """The line on which each element of the array opening at text[start] starts."""
     decoder = json.JSONDecoder(parse_float=str, parse_int=str)
     lines: list[int] = []
-    pos = text.index("[") + 1 if "[" in text.lstrip()[:1] else 0
-    if pos == 0:
-        return [1] * count
+    pos = start + 1
     line, last = 1 + text.count("\n", 0, pos), pos
     while len(lines) < count:
         while pos < len(text) and text[pos] in " \t\r\n,":

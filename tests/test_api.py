@@ -605,3 +605,33 @@ def test_stored_properties_are_the_canonical_text_exactly(any_client, engine):
     assert post(any_client, {"events": events}).json()["accepted"] == 3
     expected = ingest.canonical_json(ingest.loads_exact(json.dumps(props)))
     assert [r[4] for r in stored(engine)] == [expected] * 3
+
+
+def test_the_store_version_counts_api_events(any_client, engine):
+    """The store's event count (what FrameCache compares to extend its frame instead of
+    reloading it) follows API writes, duplicates and rejections included."""
+    post(any_client, {"events": [event(1), event(2), event(1), {"bad": 1}]})
+    post(any_client, event(3))
+    post(any_client, event(3))
+    with engine.connect() as conn:
+        actual = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+    assert store.store_version(engine).count == actual == 3
+
+
+def test_usage_extends_the_frame_instead_of_reloading(client, file_engine, monkeypatch):
+    from metering.frame import EventFrame
+
+    make_metric(file_engine, filters={})
+    post(client, event(1, properties={"tokens": 5, "model": "m"}))
+    assert usage(client, metric="llm_tokens").json()["value"] == "5"
+    loads = []
+    real = EventFrame.from_store.__func__
+
+    def counting(cls, *args, **kwargs):
+        loads.append(1)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(EventFrame, "from_store", classmethod(counting))
+    post(client, {"events": [event(2, properties={"tokens": 1, "model": "m"}), event(3, properties={"tokens": 1, "model": "m"})]})
+    assert usage(client, metric="llm_tokens").json()["value"] == "7"
+    assert loads == []  # only the new rows were read

@@ -673,11 +673,6 @@ class TestJsonArray:
         assert parsed.properties[1] == '{"note":"a\\nb","x":1.50}'
         assert parsed.ts_us[1] == NOON_US
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: in the {\"events\": [...]} form (README) every element is numbered line 1, "
-        "so bad rows are reported at the wrong line",
-    )
     def test_events_wrapper_elements_numbered_by_their_line(self):
         text = (
             '{"events": [\n'
@@ -689,7 +684,6 @@ class TestJsonArray:
         assert parsed.lines == [2]
         assert errs(parsed) == [(3, "event_name")]
 
-    @pytest.mark.xfail(strict=True, reason="BUG (minor): a single event object after blank lines is numbered line 1")
     def test_single_object_numbered_by_its_line(self):
         parsed = ingest.parse_json_array('\n\n{"event_name": "bad name", "customer_id": "c", "timestamp": "2026-10-03"}\n')
         assert errs(parsed) == [(3, "event_name")]

@@ -89,10 +89,15 @@ def table_rows(frame: Locator) -> list[list[str]]:
     """The cells of an `st.dataframe` (header first), from the grid's accessibility table
     (the cells themselves are drawn on a canvas)."""
     expect(frame.locator("table")).to_have_count(1, timeout=TIMEOUT_MS)
-    return frame.locator("table").evaluate(
-        "t => Array.from(t.querySelectorAll('tr')).map("
-        "  tr => Array.from(tr.querySelectorAll('th, td')).map(c => (c.textContent || '').trim()))"
-    )
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:  # the grid fills its table after its first draw
+        rows = frame.locator("table").evaluate(
+            "t => Array.from(t.querySelectorAll('tr')).map("
+            "  tr => Array.from(tr.querySelectorAll('th, td')).map(c => (c.textContent || '').trim()))"
+        )
+        if len(rows) > 1 or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
 
 
 def shown_code(panel: Locator, tab: str) -> str:
@@ -108,7 +113,7 @@ def as_shown(code: str) -> str:
     return code.rstrip("\n")
 
 
-def load_demo_via_ui(page: Page, server: Server) -> None:
+def load_demo_via_ui(page: Page) -> None:
     """Workspace page → Load demo workspace (confirming the replacement if the store is not empty)."""
     nav(page, "Workspace")
     page.get_by_role("button", name="Load demo workspace").click()
@@ -142,7 +147,7 @@ def event_count(engine: Engine, **where: str) -> int:
 
 def test_demo_metric_preview_and_invoice_total(page: Page, live_server: Server, store_engine: Engine, shot: Shot) -> None:
     open_app(page, live_server)
-    load_demo_via_ui(page, live_server)
+    load_demo_via_ui(page)
 
     # The workspace summary shows what the store now holds.
     demo_events = store.store_version(store_engine).count
@@ -216,6 +221,9 @@ def test_demo_metric_preview_and_invoice_total(page: Page, live_server: Server, 
     # One invoice opened: its LLM Tokens line is priced from the same events the metric reads.
     first = billed[0]
     llm_line = next(line for line in first.lines if line.metric == "llm_tokens")
+    own = aggregation.aggregate(engine_frame(store_engine), expected_metric, start=first.start, end=first.end,
+                                customer_ids=[first.customer_id])
+    assert own.value == llm_line.units  # the new metric measures what the plan bills as LLM Tokens
     page.get_by_test_id("stExpander").first.locator("summary").click()
     lines = table_rows(page.get_by_test_id("stExpander").first.get_by_test_id("stDataFrame"))
     shown_lines = {row[0]: row[1:] for row in lines[1:]}
@@ -284,7 +292,7 @@ def test_snippets_shown_are_the_engines_and_they_work(page: Page, live_server: S
                                                        shot: Shot) -> None:
     open_app(page, live_server)
     if not metrics.get_metric(store_engine, code="llm_tokens"):  # run alone: start from the demo
-        load_demo_via_ui(page, live_server)
+        load_demo_via_ui(page)
     base_url = live_server.base_url  # the address the browser uses: the pages read it from there
 
     # The editor's Quick snippet panel, for the LLM Tokens template.
@@ -303,7 +311,7 @@ def test_snippets_shown_are_the_engines_and_they_work(page: Page, live_server: S
     editor_expected = snippets.snippets(draft, base_url=base_url, api_key="YOUR_API_KEY", event=event)
     for tab, language in (("Python", "python"), ("JavaScript", "javascript"), ("cURL", "curl")):
         assert shown_code(panel, tab) == as_shown(editor_expected[language]), language
-    page.locator(".st-key-panel-agg").scroll_into_view_if_needed()
+    panel.evaluate("p => p.scrollIntoView({block: 'center'})")  # the snippet panel in the picture
     shot(page, "c1_editor_quick_snippet")
 
     # The Developers page: a chosen metric's snippets read the key from METERING_API_KEY.
