@@ -194,7 +194,7 @@ def revenue_chart(df: pd.DataFrame, *, currency: str, height: int | None = None)
     }
     if "kind" in df.columns:
         data["kind"] = df["kind"].astype(str).to_numpy()
-        encoding["color"] = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom", direction="horizontal", columns=2))
+        encoding["color"] = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom", direction="horizontal", columns=2, labelLimit=0))
         encoding["tooltip"] = [*tooltip, alt.Tooltip("kind:N", title="Kind")]
     return alt.Chart(data).mark_bar(cornerRadiusEnd=3).encode(**encoding).properties(height=height or alt.Step(26))
 

@@ -499,7 +499,13 @@ def _aggregation_panel(result: preview.EditorPreview) -> None:
             st.markdown(f"**By {md(', '.join(result.metric.group_by))}**"
                         + (f" · top {len(calc.groups)} of {len(calc.groups) + calc.more_groups}" if calc.more_groups else ""))
             st.altair_chart(charts.group_bars(table, title=unit or "value"), width="stretch")
-            st.dataframe(table.drop(columns=["group", "value_number"]), hide_index=True, width="stretch")
+            st.dataframe(
+                table.drop(columns=["group", "value_number"]), hide_index=True, width="stretch",
+                column_config={
+                    "events": st.column_config.NumberColumn("events", format="localized"),
+                    "skipped": st.column_config.NumberColumn("skipped", format="localized"),
+                },
+            )
 
 
 def _snippet_panel(result: preview.EditorPreview) -> None:
@@ -508,9 +514,9 @@ def _snippet_panel(result: preview.EditorPreview) -> None:
         _panel_header("Quick snippet", "yellow", ":material/terminal:",
                       f"Sends the example event to {base_url()}/api/v1/events with {key_note}.")
         curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
-        curl.code(result.snippets["curl"], language="bash")
-        python.code(result.snippets["python"], language="python")
-        javascript.code(result.snippets["javascript"], language="javascript")
+        curl.code(result.snippets["curl"], language="bash", wrap_lines=True)
+        python.code(result.snippets["python"], language="python", wrap_lines=True)
+        javascript.code(result.snippets["javascript"], language="javascript", wrap_lines=True)
 
 
 def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
