@@ -46,7 +46,14 @@ if __name__ == "__main__":
 else:
     # Imported as a module: `streamlit run app.py` finds this `st.App` (by reading the file)
     # and serves it with uvicorn, the pages and the HTTP API (/api/v1, metering.api) together.
+    from streamlit.runtime.pages_manager import PagesManager
+
     from metering import api
+
+    # pages/ holds st.Page files for st.navigation, not Streamlit's old auto-discovered pages.
+    # Until some run calls st.navigation, Streamlit assumes the old kind, so a fresh server's
+    # first visit straight to /developers would run that file alone, without this entry.
+    PagesManager.uses_pages_directory = False
 
     api_routes = api.api_routes()
     app = st.App(__file__, routes=api_routes, middleware=api.middleware(api_routes), lifespan=api.lifespan)
