@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from metering.frame import DECIMAL, MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, EventFrame, to_us
 from metering.models import Aggregation, MetricBase
-from metering.values import decimal_str, normalized
+from metering.values import EXACT, decimal_str, normalized
 
 SKIP_REASONS = {
     MISSING: "{path} is missing",
@@ -115,9 +115,10 @@ def _reduce(frame: EventFrame, metric: MetricBase, idx: np.ndarray, keys: list[t
         status = column.status[idx]
         if agg == Aggregation.unique_count:
             status = np.where(status == MISSING, MISSING, OK).astype(np.int8)
-        for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE):
-            columns[f"s{code}"] = pa.array((status == code).astype(np.int64))
-            specs.append((f"s{code}", "sum"))
+        if status.any():  # counts per skip reason only when something was skipped (rows read 0 else)
+            for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE):
+                columns[f"s{code}"] = pa.array((status == code).astype(np.int64))
+                specs.append((f"s{code}", "sum"))
     if agg == Aggregation.count:
         pass
     elif agg == Aggregation.unique_count:
@@ -206,12 +207,27 @@ def aggregate(
     idx = select(frame, metric, start=start, end=end, customer_ids=customer_ids)
     if not len(idx):
         return _result(metric, None, [])
-    total = _rows(_reduce(frame, metric, idx, []), metric, [])[0]
     groups: list[dict[str, Any]] = []
     if metric.group_by:
         keys = _key_columns(frame, metric, idx, by_customer=False)
         groups = _rows(_reduce(frame, metric, idx, keys), metric, keys)
+        if metric.aggregation in ADDITIVE:  # the total is the groups added up: one pass, not two
+            return _result(metric, _added_up(groups), groups)
+    total = _rows(_reduce(frame, metric, idx, []), metric, [])[0]
     return _result(metric, total, groups)
+
+
+# Aggregations whose total over all events is the sum of their group values (for max and min a
+# group without any value reads 0, so they, like unique_count and latest, get a pass of their own).
+ADDITIVE = (Aggregation.count, Aggregation.sum)
+
+
+def _added_up(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    value = Decimal(0)
+    for g in groups:
+        value = EXACT.add(value, g["value"])
+    skip = {code: sum(g["skip"][code] for g in groups) for code in groups[0]["skip"]}
+    return {"key": (), "value": normalized(value), "events": sum(g["events"] for g in groups), "skip": skip}
 
 
 def aggregate_by_customer(

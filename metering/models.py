@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from pydantic import ValidationInfo, field_validator, model_validator
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
+from sqlalchemy import JSON, BigInteger, Column, Integer, Text
 from sqlmodel import Field, SQLModel
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -238,7 +238,8 @@ class Event(SQLModel, table=True):
     `properties` is canonical JSON text (sorted keys, number literals kept exactly)."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_name_ts", "event_name", "ts_us"),)
+    # Only the unique idempotency key is indexed: previews, invoices and the API read the
+    # columnar frame, not SQL, and every extra index slows each bulk import (README, Performance).
     id: int | None = Field(default=None, sa_column=Column(_ID, primary_key=True, autoincrement=True))
     event_name: str = Field(max_length=100)
     customer_id: str = Field(max_length=255)
