@@ -30,8 +30,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from metering import aggregation, ingest, metrics, preview, simulate, store  # noqa: E402
+from metering import aggregation, ingest, metrics, preview, store  # noqa: E402
+from events import write_events_csv  # noqa: E402
 from metering.frame import FrameCache  # noqa: E402
 from metering.models import MetricCreate  # noqa: E402
 
@@ -78,13 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="metering-editor-bench-") as tmp:
-        spec = simulate.template_spec(
-            "llm_tokens", customers=1000, start=datetime(2026, 10, 1, tzinfo=timezone.utc),
-            days=30, daily_volume=max(1, -(-args.events // 30)), seed=args.seed,
-        )
-        df = simulate.simulate(spec).head(args.events)
-        csv_path = Path(tmp) / "events.csv"
-        simulate.to_csv(df, csv_path)
+        df, csv_path = write_events_csv(Path(tmp), events=args.events, seed=args.seed)
         engine = store.make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         imported = ingest.import_file(engine, csv_path)
         assert imported.accepted == len(df), imported.to_json()

@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,8 +32,10 @@ from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from metering import aggregation, ingest, invoices, simulate, store  # noqa: E402
+from metering import aggregation, ingest, invoices, store  # noqa: E402
+from events import write_events_csv  # noqa: E402
 from metering.frame import FrameCache  # noqa: E402
 from metering.models import MetricCreate  # noqa: E402
 from metering.plans import Plan  # noqa: E402
@@ -97,13 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
-        spec = simulate.template_spec(
-            "llm_tokens", customers=1000, start=datetime(2026, 10, 1, tzinfo=timezone.utc),
-            days=30, daily_volume=max(1, -(-args.events // 30)), seed=args.seed,
-        )
-        df = simulate.simulate(spec).head(args.events)
-        csv_path = Path(tmp) / "events.csv"
-        simulate.to_csv(df, csv_path)
+        df, csv_path = write_events_csv(Path(tmp), events=args.events, seed=args.seed)
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = store.make_engine(url)
         if args.database_url:

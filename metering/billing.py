@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metering import periods
-from metering.aggregation import GroupResult, aggregate_by_customer, select
+from metering.aggregation import AggregateResult, GroupResult, aggregate_by_customer, select
 from metering.frame import DECIMAL, OK, EventFrame, to_us
 from metering.models import Aggregation, MetricBase, MetricType
 from metering.money import round_money
@@ -209,16 +209,23 @@ def charge_metered(frame: EventFrame, metric: MetricBase, windows: Mapping[str, 
         results = aggregate_by_customer(frame, metric, start=start, end=end, customer_ids=_customer_filter(frame, cids))
         for cid in cids:
             r = results.get(cid)
-            out[cid] = PeriodUsage(
-                cid, metric.code, _type(metric), start, end,
-                usage=r.value if r else ZERO,
-                events=r.events if r else 0,
-                skipped=r.skipped if r else 0,
-                period_events=r.events if r else 0,
-                skip_reasons=dict(r.skip_reasons) if r else {},
-                groups=tuple(r.groups) if r else (),
-            )
+            out[cid] = _period_usage(metric, cid, start, end, r, period_events=r.events if r else 0)
     return out
+
+
+def _period_usage(
+    metric: MetricBase, cid: str, start: datetime, end: datetime, r: AggregateResult | None, *, period_events: int
+) -> PeriodUsage:
+    """A customer's usage in one period from its aggregate (None: no matching events)."""
+    return PeriodUsage(
+        cid, metric.code, _type(metric), start, end,
+        usage=r.value if r else ZERO,
+        events=r.events if r else 0,
+        skipped=r.skipped if r else 0,
+        period_events=period_events,
+        skip_reasons=dict(r.skip_reasons) if r else {},
+        groups=tuple(r.groups) if r else (),
+    )
 
 
 def _event_counts(frame: EventFrame, metric: MetricBase, start: datetime, end: datetime, cids: list[str]) -> dict[str, int]:
@@ -235,16 +242,7 @@ def charge_recurring(frame: EventFrame, metric: MetricBase, windows: Mapping[str
         results = aggregate_by_customer(frame, metric, start=None, end=end, customer_ids=_customer_filter(frame, cids))
         in_period = _event_counts(frame, metric, start, end, cids)
         for cid in cids:
-            r = results.get(cid)
-            out[cid] = PeriodUsage(
-                cid, metric.code, _type(metric), start, end,
-                usage=r.value if r else ZERO,
-                events=r.events if r else 0,
-                skipped=r.skipped if r else 0,
-                period_events=in_period.get(cid, 0),
-                skip_reasons=dict(r.skip_reasons) if r else {},
-                groups=tuple(r.groups) if r else (),
-            )
+            out[cid] = _period_usage(metric, cid, start, end, results.get(cid), period_events=in_period.get(cid, 0))
     return out
 
 
