@@ -65,7 +65,8 @@ def endpoints_frame() -> pd.DataFrame:
 
 
 def errors_frame() -> pd.DataFrame:
-    return pd.DataFrame([{"Status": s, "error": e, "When": w} for s, e, w in ERRORS])
+    # A dataframe shows plain text: the Markdown code marks in ERRORS are dropped here.
+    return pd.DataFrame([{"Status": s, "error": e, "When": w.replace("`", "")} for s, e, w in ERRORS])
 
 
 def example_metric() -> MetricBase:
