@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from metering.frame import DECIMAL, MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, EventFrame, to_us
+from metering.frame import MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, EventFrame, to_us
 from metering.models import Aggregation, MetricBase
 from metering.values import EXACT, decimal_str, normalized
 

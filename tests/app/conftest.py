@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,16 +11,15 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from metering import store
+from metering import demo, store
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
 
 
-@pytest.fixture
-def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """DATABASE_URL → a fresh SQLite file; the app's cached engine and frames are dropped."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
+def _use_store(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Point the app at the SQLite file `path` (DATABASE_URL) with empty Streamlit caches."""
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("METERING_DATA_DIR", str(tmp_path))
     st.cache_data.clear()
@@ -29,6 +29,32 @@ def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
     st.cache_data.clear()
     st.cache_resource.clear()
     engine.dispose()
+
+
+@pytest.fixture
+def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """DATABASE_URL → a fresh SQLite file; the app's cached engine and frames are dropped."""
+    yield from _use_store(tmp_path / "app.db", tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo workspace loaded once into a SQLite file (copied for each test)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    demo.load_demo(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def demo_engine(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A fresh copy of the loaded demo workspace as the app's store."""
+    path = tmp_path / "app.db"
+    shutil.copy(demo_db, path)
+    yield from _use_store(path, tmp_path, monkeypatch)
 
 
 def page(name: str) -> AppTest:

@@ -6,49 +6,17 @@ available 1000 → 1300 → 1400."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal as D
-from pathlib import Path
 
 import pyarrow as pa
-import pytest
-import streamlit as st
 from sqlalchemy.engine import Engine
 
-from metering import billing, demo, invoices, metrics, plan_store, store
+from metering import billing, invoices, metrics, plan_store
 from metering.frame import EventFrame
 from metering.money import format_money
 from metering.preview import fmt
 from metering.workspace import workspace_from_store
 from tests.app.conftest import page
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    engine = store.make_engine(f"sqlite:///{path}")
-    demo.load_demo(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path
-
-
-@pytest.fixture
-def demo_engine(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """A fresh copy of the loaded demo workspace as the app's store."""
-    path = tmp_path / "app.db"
-    shutil.copy(demo_db, path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("METERING_DATA_DIR", str(tmp_path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    engine = store.make_engine(f"sqlite:///{path}")
-    yield engine
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    engine.dispose()
 
 
 def table(at) -> "pd.DataFrame":  # noqa: F821
