@@ -15,8 +15,8 @@ Endpoints (the OpenAPI document at /api/v1/openapi.json is the reference):
   (`Authorization: Bearer <key>`), 404, 405, 413 for bodies over `MAX_BODY_BYTES`, 422 for
   bodies or parameters that cannot be used. Bad input never causes a 500.
 
-Per process the API keeps one engine (`store.make_engine()`, i.e. DATABASE_URL), one
-`FrameCache` for usage queries, and the id of the day's import record (API events are filed
+Per process the API keeps one engine (`store.make_engine()`, i.e. DATABASE_URL), reads usage
+from the process's shared frame cache (the one the app's pages use), and the id of the day's import record (API events are filed
 under one import per UTC day, "API 2026-10-03", so the Events page can show and delete them
 without one record per request; its counts are updated in the same transaction as the events).
 
@@ -62,7 +62,7 @@ from starlette.routing import BaseRoute, Route, Router
 
 from metering import apikeys, ingest, store
 from metering.aggregation import aggregate
-from metering.frame import FrameCache
+from metering.frame import shared_frames
 from metering.metrics import get_metric, list_metrics
 from metering.models import CODE_RE, EVENT_NAME_RE, MetricPublic
 
@@ -404,7 +404,7 @@ class Backend:
         self._engine = engine
         self._init_lock = threading.Lock()
         self._ready = False
-        self.frames = FrameCache()
+        self.frames = shared_frames()  # the same frames the app's pages read
         self.frame_lock = threading.Lock()
         # SQLite takes one writer at a time: writes queue on this lock (not in SQLite's busy
         # loop, which sleeps in steps of milliseconds) and share one connection, kept open.

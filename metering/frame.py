@@ -9,6 +9,7 @@ says why a value was skipped. Aggregation then runs on these columns only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -283,17 +284,33 @@ class EventFrame:
 
 
 class FrameCache:
-    """Keeps one EventFrame per engine and refreshes it from the store only when it changed.
+    """Keeps one EventFrame per database and refreshes it from the store only when it changed.
 
-    New rows (max id grew, nothing deleted) are appended; a delete triggers a reload.
+    New rows (max id grew, nothing deleted) are appended; a delete triggers a reload. Frames are
+    keyed by the database URL, so two engines on one database (the app's pages and the API in
+    one process) share one frame; in-memory SQLite is keyed per engine, each being its own
+    database. Safe to call from several threads.
     """
 
     def __init__(self) -> None:
-        self._frames: dict[int, tuple[store.StoreVersion, EventFrame]] = {}
+        self._frames: dict[object, tuple[store.StoreVersion, EventFrame]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(engine: Engine) -> object:
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return id(engine)
+        return url.render_as_string(hide_password=False)
 
     def get(self, engine: Engine) -> EventFrame:
+        with self._lock:
+            return self._get(engine)
+
+    def _get(self, engine: Engine) -> EventFrame:
+        key = self._key(engine)
         version = store.store_version(engine)
-        cached = self._frames.get(id(engine))
+        cached = self._frames.get(key)
         if cached is not None:
             old_version, frame = cached
             if old_version == version:
@@ -302,11 +319,20 @@ class FrameCache:
                 new_rows = store.fetch_events(engine, after_id=frame.max_id)
                 if len(frame) + len(new_rows) == version.count:  # only additions since last look
                     frame = frame.append_rows(new_rows)
-                    self._frames[id(engine)] = (version, frame)
+                    self._frames[key] = (version, frame)
                     return frame
         frame = EventFrame.from_store(engine)
-        self._frames[id(engine)] = (version, frame)
+        self._frames[key] = (version, frame)
         return frame
 
     def clear(self) -> None:
-        self._frames.clear()
+        with self._lock:
+            self._frames.clear()
+
+
+_SHARED = FrameCache()
+
+
+def shared_frames() -> FrameCache:
+    """The process's frame cache: the app's pages and the API read the same frame."""
+    return _SHARED

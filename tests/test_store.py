@@ -219,6 +219,22 @@ class TestStoreVersion:
 
 
 class TestFrameCache:
+    def test_two_engines_on_one_database_share_one_frame(self, tmp_path):
+        # The app's pages and the API each make an engine: the events are held once.
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        first, second = store.make_engine(url), store.make_engine(url)
+        ingest.import_file(first, FILE_A, name="a.jsonl")
+        cache = FrameCache()
+        assert cache.get(first) is cache.get(second)
+        first.dispose()
+        second.dispose()
+
+    def test_in_memory_databases_are_kept_apart(self):
+        one, other = store.make_engine("sqlite://"), store.make_engine("sqlite://")
+        ingest.import_file(one, FILE_A, name="a.jsonl")
+        cache = FrameCache()
+        assert len(cache.get(one)) == 5 and len(cache.get(other)) == 0
+
     def test_unchanged_store_returns_the_same_frame(self, engine):
         ingest.import_file(engine, FILE_A, name="a.jsonl")
         cache = FrameCache()

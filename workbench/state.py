@@ -7,14 +7,13 @@ with new events. Call `clear_caches()` after anything that changes the store who
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import store
-from metering.frame import EventFrame, FrameCache
+from metering.frame import EventFrame, shared_frames
 
 SESSION_DEFAULTS: dict[str, Any] = {
     "editor:code": None,  # code of the metric being edited; None = a new metric
@@ -26,16 +25,11 @@ def engine() -> Engine:
     return store.make_engine()
 
 
-@st.cache_resource(show_spinner=False)
-def _frames() -> tuple[FrameCache, threading.Lock]:
-    return FrameCache(), threading.Lock()
-
-
 def frame() -> EventFrame:
-    """The current events as columns (reloaded or extended only when the store changed)."""
-    cache, lock = _frames()
-    with lock:
-        return cache.get(engine())
+    """The current events as columns (reloaded or extended only when the store changed).
+
+    The process-wide cache is shared with the API, so the events are held in memory once."""
+    return shared_frames().get(engine())
 
 
 def init_session() -> None:
@@ -45,6 +39,4 @@ def init_session() -> None:
 
 def clear_caches() -> None:
     st.cache_data.clear()
-    cache, lock = _frames()
-    with lock:
-        cache.clear()
+    shared_frames().clear()

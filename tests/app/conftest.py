@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from metering import demo, store
+from metering.frame import shared_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
@@ -24,10 +25,12 @@ def _use_store(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("METERING_DATA_DIR", str(tmp_path))
     st.cache_data.clear()
     st.cache_resource.clear()
+    shared_frames().clear()
     engine = store.make_engine(url)
     yield engine
     st.cache_data.clear()
     st.cache_resource.clear()
+    shared_frames().clear()
     engine.dispose()
 
 
