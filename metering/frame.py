@@ -282,6 +282,22 @@ class EventFrame:
             return None
         return int(self.ts_us.min()), int(self.ts_us.max())
 
+    def customer_ids(self) -> list[str]:
+        """Every customer that has at least one event, sorted."""
+        used = np.unique(self.customers.codes[self.customers.codes >= 0])
+        return sorted(self.customers.values[int(c)] for c in used)
+
+    def first_event_us(self, customer_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """Each customer's earliest event time (epoch µs), any event name."""
+        codes = self.customers.codes
+        first = np.full(len(self.customers.values), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, codes[codes >= 0], self.ts_us[codes >= 0])
+        wanted = None if customer_ids is None else set(customer_ids)
+        return {
+            v: int(first[i]) for i, v in enumerate(self.customers.values)
+            if first[i] != np.iinfo(np.int64).max and (wanted is None or v in wanted)
+        }
+
 
 class FrameCache:
     """Keeps one EventFrame per database and refreshes it from the store only when it changed.
