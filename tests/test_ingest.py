@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,7 +58,7 @@ def parse_one_record(**fields) -> ingest.ParsedEvents:
 
 
 def stored_count(engine) -> int:
-    return store.store_version(engine).count
+    return store.event_count(engine)
 
 
 # =========================================================================== CSV
@@ -850,7 +851,7 @@ class TestIdempotencyKeys:
         )
         assert len(parsed) == 4  # parsing keeps them; storing / framing drops repeats
         frame = EventFrame.from_parsed(parsed)
-        assert [json.loads(p)["v"] for p in frame.properties_text] == [1, 3]
+        assert [json.loads(p)["v"] for p in frame.properties_at(np.arange(len(frame)))] == [1, 3]
 
 
 # =========================================================================== importing files
@@ -870,7 +871,7 @@ class TestImportFile:
         result = ingest.import_file(sqlite_engine, write_file("tokens.csv", self.CSV))
         assert (result.accepted, result.duplicates, result.rejected) == (2, 1, 2)
         assert [(e["line"], e["field"]) for e in result.to_json()["errors"]] == [(4, "event_name"), (6, "timestamp")]
-        assert set(result.to_json()) == {"accepted", "duplicates", "rejected", "errors"}
+        assert set(result.to_json()) == {"accepted", "duplicates", "rejected", "future", "errors"}
         assert stored_count(sqlite_engine) == 2
 
     def test_import_twice_adds_nothing(self, sqlite_engine, write_file):
@@ -899,8 +900,8 @@ class TestImportFile:
         ).encode()
         first = ingest.import_file(sqlite_engine, data, name="x.jsonl")
         assert (first.accepted, first.duplicates) == (2, 1)
-        rows = store.fetch_events(sqlite_engine)
-        assert [json.loads(r[4])["v"] for r in rows] == [1, 1]
+        rows = store.event_rows(sqlite_engine)
+        assert [json.loads(r[5])["v"] for r in rows] == [1, 1]
         second = ingest.import_file(sqlite_engine, jl(record(idempotency_key="a", properties={"v": 9})).encode(), name="y.jsonl")
         assert (second.accepted, second.duplicates, second.rejected) == (0, 1, 0)
 
