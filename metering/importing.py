@@ -96,7 +96,7 @@ def import_path(
     name: str | None = None,
     source: str | None = None,
     on_progress: ProgressCallback | None = None,
-    chunk_bytes: int = ingest.CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> ImportResult:
     """Import a file on disk a block at a time (memory bounded by `chunk_bytes`), reporting the
     share of the file read. Raises UnreadableFile before anything is stored."""
@@ -113,7 +113,7 @@ def import_bytes(
     name: str,
     source: str | None = None,
     on_progress: ProgressCallback | None = None,
-    chunk_bytes: int = ingest.CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> ImportResult:
     """Read one file's bytes (format by `name`'s extension) and store it with progress.
 

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -925,3 +927,28 @@ class TestImportFile:
         assert batch is not None
         assert (batch.accepted, batch.duplicates, batch.rejected) == (2, 1, 2)
         assert batch.source == "tokens.csv"
+
+
+# =========================================================================== timestamps: Arrow's fast reading agrees
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(1, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25), st.integers(0, 61),
+    st.integers(0, 61), st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=9)),
+    st.one_of(st.just("Z"), st.tuples(st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59), st.booleans())),
+    st.sampled_from(["T", " "]), st.booleans(),
+)
+def test_arrow_time_reading_agrees_with_pandas(y, mo, d, h, mi, s, frac, zone, sep, seconds):
+    text = f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}" + (f":{s:02d}" if seconds else "") + (f".{frac}" if frac and seconds else "")
+    if zone == "Z":
+        text += "Z"
+    else:
+        sign, zh, zm, colon = zone
+        text += f"{sign}{zh:02d}{':' if colon else ''}{zm:02d}"
+    fast = ingest._arrow_times(pa.array([text]))
+    if fast is None:
+        return  # pandas reads it (or names it as bad): nothing to compare
+    parsed = pd.to_datetime(pd.Series([text]), utc=True, format="ISO8601", errors="coerce")
+    assert parsed.notna()[0], text
+    assert int(fast[0]) == int(parsed.dt.as_unit("us").astype("int64")[0]), text

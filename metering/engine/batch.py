@@ -235,6 +235,12 @@ class EventBatch:
     def _shredded(self, path: str) -> pa.Array | None:
         return resolve(path, self.paths.keys(), self.null_paths, self.complete, self.paths.__getitem__, len(self))
 
+    def key_text(self) -> pa.Array:
+        """The idempotency keys as text (content keys are kept as null until asked for)."""
+        from metering.engine.keys import key_text
+
+        return key_text(self.key, self.k1, self.k2)
+
     def path_names(self) -> list[str]:
         """The dot paths of the shredded columns (leaves), for suggestions."""
         return [".".join(p) for p in self.paths]
@@ -263,10 +269,7 @@ class EventBatch:
         all_paths: dict[Path, None] = {}
         for b in batches:
             all_paths.update(dict.fromkeys(b.paths))
-        paths = {
-            p: pa.concat_arrays([b.paths.get(p, pa.nulls(len(b), pa.string())) for b in batches])
-            for p in all_paths
-        }
+        paths = {p: _concat_text([b.paths.get(p, pa.nulls(len(b), pa.string())) for b in batches]) for p in all_paths}
 
         def cat(name: str) -> Any:
             items = [getattr(b, name) for b in batches]
@@ -281,6 +284,14 @@ class EventBatch:
             None if any(b.lines is None for b in batches) else cat("lines"),
             None if any(b.seq is None for b in batches) else cat("seq"),
         )
+
+
+def _concat_text(arrays: list[pa.Array]) -> pa.Array:
+    """Text columns one after another (dictionary-encoded ones as plain text: their
+    dictionaries differ)."""
+    if any(pa.types.is_dictionary(a.type) for a in arrays):
+        arrays = [_plain(a) for a in arrays]
+    return pa.concat_arrays(arrays)
 
 
 def path_column_name(path: Path) -> str:

@@ -36,6 +36,7 @@ from metering.engine.batch import EventBatch, derive_text, path_column_name, res
 from metering.engine.columnar import aggregate as columnar_aggregate
 from metering.engine.columnar import browse, periods, series
 from metering.engine.columns import DECIMAL, Categories, PathColumn, numbers
+from metering.engine.keys import key_text
 from metering.engine.interface import (
     AggregateResult,
     EventQuery,
@@ -251,11 +252,14 @@ class EventFrame:
                 continue
             local = mine - part.start
             if part.batch is not None:
-                source = part.batch.properties if column == "properties" else part.batch.key
+                source = part.batch.properties if column == "properties" else part.batch.key_text()
                 texts = source.take(pa.array(local)).to_pylist()
             else:
                 assert part.segment is not None and self.files is not None
                 texts = self.files.read_rows(part.segment.name, column, local)
+                if column == "idempotency_key" and None in texts:
+                    cols = self.files.read_columns(part.segment.name)
+                    texts = key_text(pa.array(texts, type=pa.string()), cols.k1[local], cols.k2[local]).to_pylist()
             out.update(zip(mine.tolist(), texts))
         return [out[int(r)] for r in rows]
 
@@ -308,11 +312,12 @@ class EventFrame:
         idempotency_key, properties, import_id (-1: none); memory bounded by one part's texts."""
         for part in self.parts:
             if part.batch is not None:
-                keys, props = part.batch.key, part.batch.properties
+                keys, props = part.batch.key_text(), part.batch.properties
             else:
                 assert part.segment is not None and self.files is not None
                 data = self.files.read_data(part.segment.name, ["idempotency_key", "properties"])
-                keys, props = data.column(0).combine_chunks(), data.column(1).combine_chunks()
+                cols = self.files.read_columns(part.segment.name)
+                keys, props = key_text(data.column(0), cols.k1, cols.k2), data.column(1).combine_chunks()
             for lo in range(0, part.rows, batch_size):
                 hi = min(lo + batch_size, part.rows)
                 rows = np.arange(part.start + lo, part.start + hi)

@@ -57,6 +57,27 @@ def content_ids(ts_us: np.ndarray, digest: np.ndarray) -> tuple[np.ndarray, np.n
     return np.asarray(digest, dtype=np.uint64) ^ _mix(k2), k2
 
 
+def digest_of(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+    """The content hash of content-key identities (inverse of content_ids' mixing)."""
+    return np.asarray(k1, dtype=np.uint64) ^ _mix(np.asarray(k2, dtype=np.uint64))
+
+
+def key_text(keys: pa.Array, k1: np.ndarray, k2: np.ndarray) -> pa.Array:
+    """Idempotency key texts, null ones (content keys) written out from their numbers."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if keys.null_count == 0:
+        return keys
+    missing = np.flatnonzero(keys.is_null().to_numpy(zero_copy_only=False))
+    ts = (np.asarray(k2[missing], dtype=np.uint64) - np.uint64(TS_OFFSET)).astype(np.int64)
+    texts = content_key_text(ts, digest_of(k1[missing], k2[missing]))
+    if len(missing) == len(keys):
+        return texts
+    mask = np.zeros(len(keys), dtype=bool)
+    mask[missing] = True
+    return pc.replace_with_mask(keys, pa.array(mask), texts)
+
+
 def _hex_u64(block: np.ndarray) -> np.ndarray:
     """(n, 16) ASCII hex digits → n uint64."""
     nibbles = _HEX[block].astype(np.uint64)
@@ -91,11 +112,23 @@ def key_ids(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def first_of_each(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-    """Mask of rows that are the first with their identity (later repeats are duplicates)."""
-    if len(k1) == 0:
-        return np.zeros(0, dtype=bool)
-    frame = pd.DataFrame({"a": k1, "b": k2}, copy=False)
-    return ~frame.duplicated(keep="first").to_numpy()
+    """Mask of rows that are the first with their identity (later repeats are duplicates).
+    One sort of k1 (spread out, nearly unique); only rows whose k1 repeats compare k2."""
+    n = len(k1)
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    order = np.argsort(k1, kind="stable")
+    same = np.flatnonzero(k1[order][1:] == k1[order][:-1])
+    if not len(same):
+        return keep
+    repeated = np.zeros(n, dtype=bool)
+    repeated[order[same]] = True
+    repeated[order[same + 1]] = True
+    rows = np.flatnonzero(repeated)
+    frame = pd.DataFrame({"a": k1[rows], "b": k2[rows]}, copy=False)
+    keep[rows] = ~frame.duplicated(keep="first").to_numpy()
+    return keep
 
 
 class SortedKeys:

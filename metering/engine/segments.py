@@ -279,12 +279,16 @@ class SegmentFiles:
                 pass
         derived = self.root / "derived"
         for path in derived.iterdir():
-            if path.name not in listed:
-                try:
+            try:
+                if path.name not in listed:
                     if now - path.stat().st_mtime > older_than:
                         shutil.rmtree(path, ignore_errors=True)
-                except FileNotFoundError:
-                    pass
+                    continue
+                for tmp in path.glob("*.tmp"):  # a derived column whose writer was killed
+                    if now - tmp.stat().st_mtime > older_than:
+                        tmp.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
         return removed
 
 
