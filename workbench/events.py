@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,6 +39,7 @@ DELETED = KEY + "deleted"
 PAGE = KEY + "browse_page"
 
 FILE_TYPES = ["csv", "jsonl", "ndjson", "json", "txt"]
+MAX_UPLOAD_MB = 1024  # .streamlit/config.toml server.maxUploadSize: larger files come by path
 MAX_SIMULATED_EVENTS = 5_000_000  # beyond this, generate files with metering.simulate instead
 PREVIEW_ROWS = 20
 MAX_CHOICES = 100_000
@@ -446,7 +448,10 @@ def delete_import(engine: Engine, import_id: int) -> int:
 
 def _progress_reporter(bar: Any) -> Callable[[str, Progress], None]:
     def report(name: str, p: Progress) -> None:
-        if p.stage == "parsed":
+        if p.unit == "bytes":  # a file read and stored a block at a time
+            mb = lambda n: f"{n / 1e6:,.1f} MB"  # noqa: E731
+            text_ = f"{name}: stored all {mb(p.total)}" if p.stage == "done" else f"{name}: read and stored {mb(p.done)} of {mb(p.total)}"
+        elif p.stage == "parsed":
             text_ = f"{name}: read {p.total:,} valid events, storing…"
         elif p.stage == "done":
             text_ = f"{name}: stored {p.total:,} events"
@@ -455,6 +460,33 @@ def _progress_reporter(bar: Any) -> Callable[[str, Progress], None]:
         bar.progress(p.fraction, text=text_)
 
     return report
+
+
+def server_file_problem(text_: str) -> str | None:
+    """Why a path typed for "import from the server" cannot be imported (None: it can)."""
+    if not text_.strip():
+        return "Enter the path of a file on the server, e.g. /data/usage/2026-10.csv."
+    path = Path(text_.strip()).expanduser()
+    if not path.exists():
+        return f"There is no file at {path} on the server."
+    if not path.is_file():
+        return f"{path} is a folder: enter the path of one file."
+    if path.suffix.lower().lstrip(".") not in FILE_TYPES:
+        return f"{path.name} is not a .csv, .jsonl, .ndjson, .json or .txt file."
+    return None
+
+
+def import_server_file(engine: Engine, text_: str, *, on_progress: Callable[[str, Progress], None] | None = None) -> FileOutcome:
+    """Import a file that is already on the server, a block at a time (any size: memory stays
+    bounded), as one import."""
+    path = Path(text_.strip()).expanduser()
+    callback = (lambda p: on_progress(path.name, p)) if on_progress else None
+    try:
+        result = importing.import_path(engine, path, on_progress=callback)
+    except UnreadableFile as exc:
+        return FileOutcome(path.name, unreadable=str(exc))
+    return FileOutcome(path.name, result.accepted, result.duplicates, result.rejected,
+                       [(e.line, e.field, e.reason) for e in result.errors], None, result.import_id)
 
 
 def run_uploads(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[FileOutcome]:
@@ -484,6 +516,22 @@ def render_upload(engine: Engine) -> None:
         run_uploads(engine, [(f.name, f.getvalue()) for f in uploaded or []])
         st.session_state[UPLOAD_ROUND] = round_ + 1  # a fresh uploader: the same click imports once
         st.rerun()
+    with st.expander("Import a large file that is on the server", icon=":material/dns:"):
+        st.caption(
+            f"Uploads go through the browser and are held in memory (up to {MAX_UPLOAD_MB:,} MB). A file of any size "
+            "that is already on the server is read and stored a block at a time instead; so is "
+            "`metering import FILE` on the command line, also while the app runs."
+        )
+        typed = st.text_input("Path on the server", key=KEY + "server_path", placeholder="/data/usage/2026-10.csv")
+        problem = server_file_problem(typed) if typed else None
+        if problem and typed:
+            st.error(problem, icon=":material/error:")
+        if st.button("Import from path", disabled=not typed or problem is not None, key=KEY + "import_path"):
+            bar = st.progress(0.0, text="Checking the file…")
+            outcome = import_server_file(engine, typed, on_progress=_progress_reporter(bar))
+            bar.empty()
+            st.session_state[UPLOAD_RESULTS] = [outcome.__dict__]
+            st.rerun()
     render_upload_results(upload_outcomes())
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,7 +42,7 @@ def to_us(value: datetime | int | None) -> int | None:
 
 
 def from_us(value: int) -> datetime:
-    return _EPOCH + pd.Timedelta(microseconds=int(value)).to_pytimedelta()
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 @dataclass
@@ -99,7 +98,10 @@ class Categories:
                     values.append(v)
                 mapping[j] = code
             mapping[-1] = -1  # code -1 (missing) reads the last slot
-            chunks.append(mapping[part.codes])
+            if np.array_equal(mapping[:-1], np.arange(len(part.values))):
+                chunks.append(part.codes)  # the same codes (sorted dictionaries make this the rule)
+            else:
+                chunks.append(mapping[part.codes])
         codes = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
         return cls(codes, values, index)
 
@@ -118,6 +120,17 @@ class Categories:
         table = np.zeros(len(self.values) + 1, dtype=bool)
         table[self.codes_of(wanted)] = True
         return table[self.codes]
+
+    def sorted(self) -> Categories:
+        """The same texts with the values in sorted order (files write them so: parts that hold
+        the same values then share their codes, and join without remapping)."""
+        order = sorted(range(len(self.values)), key=self.values.__getitem__)
+        if order == list(range(len(self.values))):
+            return self
+        remap = np.empty(len(order) + 1, dtype=np.int32)
+        remap[np.array(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+        remap[-1] = -1
+        return Categories(remap[self.codes], [self.values[i] for i in order])
 
     def to_arrow(self) -> pa.DictionaryArray:
         codes = pa.array(self.codes, mask=self.codes < 0, type=pa.int32())
@@ -161,8 +174,67 @@ def numbers(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return number, status
 
 
+@dataclass(frozen=True)
+class Scaled:
+    """Numbers as exact int64: value × 10^scale (0 where there is no value). Kept beside the
+    decimals when every value fits, since int64 columns take a quarter of the memory and add up
+    several times faster; `max_abs` bounds any sum of n values by max_abs × n."""
+
+    ints: np.ndarray
+    scale: int
+    max_abs: int
+
+    def sum_fits(self, n: int) -> bool:
+        return self.max_abs * max(n, 1) < 2**63
+
+    def decimals(self, rows: np.ndarray | None = None) -> pa.Array:
+        """The values as decimal256 (null where `ints` says 0 is not a value: callers mask)."""
+        ints = self.ints if rows is None else self.ints[rows]
+        unscaled = pa.array(ints, type=pa.int64()).cast(pa.decimal256(76, 0))
+        if self.scale:
+            unscaled = pc.multiply(unscaled, pa.scalar(Decimal(1).scaleb(-self.scale), pa.decimal256(76, self.scale)))
+        return unscaled.cast(DECIMAL)
+
+
+SCALES = (0, 2, 3, 6, 9, 12, 15, 18)
+
+
+def scaled(number: pa.Array, status: np.ndarray) -> Scaled | None:
+    """The exact int64 form of decimal values (the smallest scale that loses nothing), or None
+    when they do not fit int64."""
+    values = pc.fill_null(number, pa.scalar(Decimal(0), DECIMAL)) if len(number) else number
+    try:
+        narrow = pc.cast(values, pa.decimal256(57, SCALE))
+    except pa.ArrowInvalid:
+        return None
+    for s in SCALES:
+        try:
+            shifted = pc.multiply(narrow, pa.scalar(Decimal(10) ** s, pa.decimal256(19, 0)))
+            ints = pc.cast(shifted, pa.int64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            continue
+        ints = np.where(status == OK, ints, 0).astype(np.int64)
+        max_abs = int(np.abs(ints).max()) if len(ints) else 0
+        return Scaled(ints, s, max_abs)
+    return None
+
+
+def _rescale(parts: Sequence[Scaled]) -> Scaled | None:
+    """Parts at one common scale (the largest), or None when that would overflow int64."""
+    top = max(p.scale for p in parts)
+    out, max_abs = [], 0
+    for p in parts:
+        factor = 10 ** (top - p.scale)
+        if p.max_abs * factor >= 2**63:
+            return None
+        out.append(p.ints * factor if factor != 1 else p.ints)
+        max_abs = max(max_abs, p.max_abs * factor)
+    return Scaled(np.concatenate(out) if len(out) > 1 else out[0], top, max_abs)
+
+
 class PathColumn:
-    """One property path for every event: text codes now, numbers on first use."""
+    """One property path for every event: text codes now; on first use, the status per event
+    and the numbers (as exact int64 when they fit, else decimal256)."""
 
     def __init__(
         self,
@@ -170,37 +242,62 @@ class PathColumn:
         number: pa.Array | None = None,
         status: np.ndarray | None = None,
         *,
-        loader: Callable[[], tuple[pa.Array, np.ndarray]] | None = None,
+        loader: Callable[[], tuple[Scaled | None, pa.Array | None, np.ndarray]] | None = None,
     ) -> None:
         self.text = text
         self._number = number
         self._status = status
+        self._scaled: Scaled | None = None
+        self._loaded = number is not None
         self._loader = loader  # where the numbers come from when not derived from `text` here
 
     def __len__(self) -> int:
         return len(self.text.codes)
 
-    def _numbers(self) -> None:
+    def _load(self) -> None:
+        if self._loaded:
+            return
         if self._loader is not None:
-            self._number, self._status = self._loader()
+            self._scaled, self._number, self._status = self._loader()
         else:
             self._number, self._status = numbers(self.text.to_arrow())
-
-    @property
-    def number(self) -> pa.Array:
-        if self._number is None:
-            self._numbers()
-        return self._number  # type: ignore[return-value]
+            self._scaled = scaled(self._number, self._status)
+        self._loaded = True
 
     @property
     def status(self) -> np.ndarray:
-        if self._status is None:
-            self._numbers()
+        self._load()
         return self._status  # type: ignore[return-value]
 
     @property
-    def has_numbers(self) -> bool:
-        return self._number is not None
+    def scaled(self) -> Scaled | None:
+        self._load()
+        return self._scaled
+
+    @property
+    def number(self) -> pa.Array:
+        """Every value as decimal256 (null where status is not OK)."""
+        self._load()
+        if self._number is None:
+            assert self._scaled is not None
+            self._number = pc.if_else(pa.array(self._status == OK), self._scaled.decimals(), pa.scalar(None, DECIMAL))
+        return self._number
+
+    def decimals_at(self, rows: np.ndarray) -> pa.Array:
+        """The values of these rows as decimal256, null where there is none."""
+        self._load()
+        if self._number is None and self._scaled is not None:
+            values = self._scaled.decimals(rows)
+            return pc.if_else(pa.array(self._status[rows] == OK), values, pa.scalar(None, DECIMAL))
+        return self.number.take(pa.array(rows))
+
+    def values_at(self, rows: np.ndarray) -> tuple[pa.Array, int | None]:
+        """The values of these rows for aggregating: exact int64 with their scale when they fit
+        (and any sum of them does), else decimal256 with scale None; null where there is none."""
+        found = self.scaled
+        if found is not None and found.sum_fits(len(rows)):
+            return pa.array(found.ints[rows], mask=self.status[rows] != OK), found.scale
+        return self.decimals_at(rows), None
 
     @classmethod
     def concat(cls, parts: Sequence[PathColumn]) -> PathColumn:
@@ -210,9 +307,15 @@ class PathColumn:
             return parts[0]
         parts = list(parts)
 
-        def load() -> tuple[pa.Array, np.ndarray]:
+        def load() -> tuple[Scaled | None, pa.Array | None, np.ndarray]:
             if not parts:
-                return pa.nulls(0, DECIMAL), np.zeros(0, np.int8)
-            return pa.concat_arrays([p.number for p in parts]), np.concatenate([p.status for p in parts])
+                return None, pa.nulls(0, DECIMAL), np.zeros(0, np.int8)
+            status = np.concatenate([p.status for p in parts])
+            pieces = [p.scaled for p in parts]
+            if all(x is not None for x in pieces):
+                found = _rescale(pieces)  # type: ignore[arg-type]
+                if found is not None:
+                    return found, None, status
+            return None, pa.concat_arrays([p.number for p in parts]), status
 
         return cls(Categories.concat([p.text for p in parts]), loader=load)

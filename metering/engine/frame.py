@@ -23,19 +23,18 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from decimal import Decimal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from metering.engine.batch import EventBatch, derive_text, path_column_name, resolve
 from metering.engine.columnar import aggregate as columnar_aggregate
-from metering.engine.columnar import browse, periods, series
-from metering.engine.columns import DECIMAL, Categories, PathColumn, numbers
+from metering.engine.columnar import periods
+from metering.engine.columns import DECIMAL, Categories, PathColumn, Scaled, numbers, scaled
 from metering.engine.keys import key_text
 from metering.engine.interface import (
     AggregateResult,
@@ -47,6 +46,9 @@ from metering.engine.interface import (
     WindowUsage,
 )
 from metering.models import MetricBase
+
+if TYPE_CHECKING:
+    import pandas as pd
 from metering.engine.segments import SegmentFiles, secure
 from metering.engine.store import EventStore, SegmentRow, StoreVersion
 
@@ -299,12 +301,18 @@ class EventFrame:
 
     def daily_usage(self, metric: MetricBase, *, start: Instant = None, end: Instant = None,
                     customer_ids: Sequence[str] | None = None, split_by: str | None = None) -> pd.DataFrame:
+        from metering.engine.columnar import series
+
         return series.daily_usage(self, metric, start=start, end=end, customer_ids=customer_ids, split_by=split_by)
 
     def count_events(self, query: EventQuery) -> int:
+        from metering.engine.columnar import browse
+
         return browse.count_events(self, query)
 
     def browse(self, query: EventQuery, *, limit: int, offset: int) -> pd.DataFrame:
+        from metering.engine.columnar import browse
+
         return browse.browse(self, query, limit=limit, offset=offset)
 
     def iter_tables(self, batch_size: int = 65_536) -> Iterator[pa.Table]:
@@ -385,17 +393,28 @@ def _segment_path(files: SegmentFiles, name: str, path: str, rows: int) -> PathC
     number_file = stem.with_suffix(".num.arrow")
     text = _read_kept(text_file)
     if text is None or len(text) != rows:
-        text = Categories.from_arrow(_segment_text(files, name, path, rows)).to_arrow()
+        text = Categories.from_arrow(_segment_text(files, name, path, rows)).sorted().to_arrow()
         _keep(text_file, pa.table({"text": text}))
     categories = Categories.from_arrow(text.column("text") if isinstance(text, pa.Table) else text)
 
-    def load_numbers() -> tuple[pa.Array, np.ndarray]:
+    def load_numbers() -> tuple[Scaled | None, pa.Array | None, np.ndarray]:
         kept = _read_kept(number_file)
         if kept is not None and len(kept) == rows:
-            return kept.column("number").combine_chunks(), kept.column("status").combine_chunks().to_numpy(zero_copy_only=False)
+            status = kept.column("status").chunk(0).to_numpy(zero_copy_only=False)
+            if "ints" in kept.column_names:  # exact int64 (memory-mapped), the usual case
+                meta = kept.schema.metadata or {}
+                ints = kept.column("ints").chunk(0).to_numpy(zero_copy_only=False)
+                return Scaled(ints, int(meta[b"scale"]), int(meta[b"max_abs"])), None, status
+            return None, kept.column("number").combine_chunks(), status
         number, status = numbers(categories.to_arrow())
+        found = scaled(number, status)
+        if found is not None:
+            table = pa.table({"ints": found.ints, "status": pa.array(status, type=pa.int8())})
+            table = table.replace_schema_metadata({"scale": str(found.scale), "max_abs": str(found.max_abs)})
+            _keep(number_file, table)
+            return found, None, status
         _keep(number_file, pa.table({"number": number, "status": pa.array(status, type=pa.int8())}))
-        return number, status
+        return None, number, status
 
     return PathColumn(categories, loader=load_numbers)
 

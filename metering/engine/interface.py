@@ -15,13 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
 from metering.models import MetricBase
 from metering.values import decimal_str
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not to open the engine
+    import pandas as pd
 
 Instant = datetime | int | None
 Window = tuple[datetime, datetime]

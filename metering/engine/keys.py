@@ -13,7 +13,6 @@ which is how ClickHouse's own insert deduplication compares blocks too.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,6 +28,8 @@ for _i, _c in enumerate(b"0123456789abcdef"):
 
 def content_digest(content: pa.Array) -> np.ndarray:
     """SipHash-2-4 (pandas' default key) of each text: the content part of a content key."""
+    import pandas as pd  # hashing is for writes: opening the engine to read skips pandas
+
     return pd.util.hash_array(content.to_numpy(zero_copy_only=False), categorize=False, hash_key=_CONTENT_HASH)
 
 
@@ -105,6 +106,8 @@ def key_ids(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         k1[idx] = _hex_u64(raw[:, 18:34]) ^ _mix(k2[idx])
     other = np.flatnonzero(~content)
     if len(other):
+        import pandas as pd
+
         texts = (keys.take(pa.array(other)) if len(other) < n else keys).to_numpy(zero_copy_only=False)
         k1[other] = pd.util.hash_array(texts, categorize=False, hash_key=_HASH_A)
         k2[other] = pd.util.hash_array(texts, categorize=False, hash_key=_HASH_B)
@@ -126,6 +129,8 @@ def first_of_each(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
     repeated[order[same]] = True
     repeated[order[same + 1]] = True
     rows = np.flatnonzero(repeated)
+    import pandas as pd
+
     frame = pd.DataFrame({"a": k1[rows], "b": k2[rows]}, copy=False)
     keep[rows] = ~frame.duplicated(keep="first").to_numpy()
     return keep

@@ -115,8 +115,8 @@ class SegmentFiles:
         name = uuid.uuid4().hex
         k_order = np.lexsort((batch.k2, batch.k1))
         columns = {
-            "event_name": Categories.from_arrow(batch.event_name).to_arrow(),
-            "customer_id": Categories.from_arrow(batch.customer_id).to_arrow(),
+            "event_name": Categories.from_arrow(batch.event_name).sorted().to_arrow(),
+            "customer_id": Categories.from_arrow(batch.customer_id).sorted().to_arrow(),
             "ts_us": pa.array(batch.ts_us, type=pa.int64()),
             "k1": pa.array(batch.k1, type=pa.uint64()),
             "k2": pa.array(batch.k2, type=pa.uint64()),

@@ -387,3 +387,21 @@ def test_browser_queries_on_each_database(engine):
     assert imports["created_at"].str.endswith(" UTC").all()
     assert store.delete_import(engine, second.import_id) == 1860
     assert ev.count_events(engine, ev.EventQuery()) == 50
+
+
+def test_import_a_file_by_its_path_on_the_server(app_engine, tmp_path):
+    at = page("events")
+    at.text_input(key="events:server_path").set_value(str(tmp_path / "nope.csv")).run()
+    assert any("no file at" in e.value for e in at.error)
+    assert at.button(key="events:import_path").disabled
+    at.text_input(key="events:server_path").set_value(str(tmp_path)).run()
+    assert any("is a folder" in e.value for e in at.error)
+    at.text_input(key="events:server_path").set_value(str(SAMPLES / "llm_tokens.csv")).run()
+    assert not at.error
+    at.button(key="events:import_path").click().run()
+    assert not at.exception, at.exception
+    expected = ingest.import_file(store.make_engine("sqlite://"), SAMPLES / "llm_tokens.csv")
+    assert dataframe(at, "summary").to_dict("records") == [{
+        "File": "llm_tokens.csv", "Accepted": expected.accepted, "Duplicates": 0, "Rejected": 0, "Status": "imported",
+    }]
+    assert event_count(app_engine) == expected.accepted

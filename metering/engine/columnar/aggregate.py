@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from metering.engine.columns import MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, to_us
@@ -99,13 +98,20 @@ def _reduce(frame: EventFrame, metric: MetricBase, idx: np.ndarray, keys: list[t
         columns["v"] = pa.array(codes, mask=codes < 0)
         specs.append(("v", "count_distinct"))
     else:
-        values = frame.path(path).number.take(pa.array(idx))  # type: ignore[arg-type]
+        values, scale = frame.path(path).values_at(idx)  # type: ignore[arg-type]
         columns["v"] = values
         if agg == Aggregation.latest:
-            return _reduce_latest(frame, idx, columns, key_names, specs)
+            return _with_scale(_reduce_latest(frame, idx, columns, key_names, specs), scale)
         specs.append(("v", {"sum": "sum", "max": "max", "min": "min"}[agg.value]))
+        table = pa.table(columns)
+        return _with_scale(table.group_by(key_names, use_threads=False).aggregate(specs), scale)
     table = pa.table(columns)
     return table.group_by(key_names, use_threads=False).aggregate(specs)
+
+
+def _with_scale(table: pa.Table, scale: int | None) -> pa.Table:
+    """Mark a result whose values are int64 × 10^scale (see columns.Scaled)."""
+    return table if scale is None else table.replace_schema_metadata({"value_scale": str(scale)})
 
 
 def _reduce_latest(frame: EventFrame, idx: np.ndarray, columns: dict[str, pa.Array], key_names: list[str], specs: list[tuple[str, str]]) -> pa.Table:
@@ -121,9 +127,11 @@ def _reduce_latest(frame: EventFrame, idx: np.ndarray, columns: dict[str, pa.Arr
     return grouped.append_column("v_last", values)
 
 
-def _as_decimal(value: Any) -> Decimal:
+def _as_decimal(value: Any, scale: int = -1) -> Decimal:
     if value is None:
         return Decimal(0)
+    if scale >= 0:  # an exact int64 of value × 10^scale
+        return normalized(Decimal(int(value)).scaleb(-scale))
     return normalized(Decimal(value))
 
 
@@ -134,6 +142,7 @@ def _rows(table: pa.Table, metric: MetricBase, keys: list[tuple[str, pa.Array, l
         "max": "v_max", "min": "v_min", "latest": "v_last",
     }[agg.value]
     data = table.to_pydict()
+    scale = int((table.schema.metadata or {}).get(b"value_scale", b"-1"))
     out = []
     for r in range(table.num_rows):
         skipped = {code: int(data.get(f"s{code}_sum", [0] * table.num_rows)[r] or 0) for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE)}
@@ -144,7 +153,7 @@ def _rows(table: pa.Table, metric: MetricBase, keys: list[tuple[str, pa.Array, l
                 None if data[f"k{i}"][r] is None else values[int(data[f"k{i}"][r])]
                 for i, (_, _, values) in enumerate(keys)
             ),
-            "value": _as_decimal(data[value_col][r]),
+            "value": _as_decimal(data[value_col][r], scale if value_col.startswith("v_") else -1),
             "events": int(data["one_sum"][r]),
             "skip": skipped,
         }
@@ -225,12 +234,17 @@ def aggregate_by_customer(
 
 
 
+def _unique_in_order(values: np.ndarray) -> np.ndarray:
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)]
+
+
 def _first_distinct(codes: np.ndarray, k: int) -> np.ndarray:
     """The first k distinct non-missing codes in order of appearance (reads a prefix first)."""
     valid = codes[codes >= 0]
     prefix = 1024
     while True:
-        firsts = pd.unique(valid[:prefix])
+        firsts = _unique_in_order(valid[:prefix])
         if len(firsts) >= k or prefix >= len(valid):
             return firsts[:k]
         prefix *= 8
@@ -266,7 +280,7 @@ def explain(
                 latest_ts = int(newest)
                 latest_customer = frame.customers.values[int(frame.customers.codes[j])]
             elif len(ok):
-                firsts = [normalized(v) for v in column.number.take(pa.array(ok[:k])).to_pylist()]
+                firsts = [normalized(v) for v in column.decimals_at(ok[:k]).to_pylist()]
                 more = len(ok) > k
     return Explanation(result, firsts, more, distinct, latest_ts, latest_customer)
 

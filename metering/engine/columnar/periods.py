@@ -113,7 +113,8 @@ def window_usage(
         column = frame.path(metric.value_property)  # type: ignore[arg-type]
         status = column.status[idx]
         skipped = np.bincount(key[status != OK], minlength=size)
-        numbers = column.number.take(pa.array(idx))
+        numbers, scale = column.values_at(idx)
+        read = (lambda v: exact_number(Decimal(v))) if scale is None else (lambda v: exact_number(Decimal(int(v)).scaleb(-scale)))
         if agg == Aggregation.latest.value:
             order = np.lexsort((frame.seq[idx], frame.ts_us[idx]))
             valid = (status == OK)[order]
@@ -122,13 +123,13 @@ def window_usage(
             have = np.flatnonzero(last >= 0)
             taken = numbers.take(pa.array(order[last[have]])).to_pylist()
             for k_, v in zip(have.tolist(), taken):
-                values[k_] = exact_number(Decimal(v))
+                values[k_] = read(v)
         else:
             table = pa.table({"k": pa.array(key), "v": numbers})
             grouped = table.group_by(["k"], use_threads=False).aggregate([("v", agg)]).to_pydict()
             for k_, v in zip(grouped["k"], grouped[f"v_{agg}"]):
                 if v is not None:
-                    values[int(k_)] = exact_number(Decimal(v))
+                    values[int(k_)] = read(v)
     grid = [values[c * nb:(c + 1) * nb] for c in range(nc)]
     return WindowUsage(grid, events.reshape(nc, nb), skipped.reshape(nc, nb), period_events.reshape(nc, nb))
 
@@ -238,7 +239,7 @@ def _limit_groups(
         status = column.status[idx]
         valid = status == OK
         skipped = np.bincount(gid[~valid], minlength=ngroups)
-        values = column.number.take(pa.array(idx))
+        values = column.decimals_at(idx)
         if agg in (Aggregation.max.value, Aggregation.latest.value):
             fits = valid & _at_most(values, limit)
             rejected = np.bincount(gid[valid & ~fits], minlength=ngroups)
