@@ -28,7 +28,8 @@ from metering.engine import tables
 from metering.engine.batch import EventBatch
 from metering.engine.registry import store_for
 from metering.engine.segments import secure
-from metering.engine.store import EventRow, EventStore, StoreVersion
+from metering.engine.interface import EventWriter
+from metering.engine.store import EventRow, StoreVersion
 from metering.models import ImportBatch
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -109,9 +110,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def events(engine: Engine) -> EventStore:
-    """The store's events (metering.engine.store): segments and recent rows."""
-    return store_for(engine)
+def events(engine: Engine) -> EventWriter:
+    """Where the store's events are written (metering.engine.event_writer)."""
+    from metering.engine import event_writer
+
+    return event_writer(engine)
 
 
 def new_import(engine: Engine, source: str, *, finished: bool = False) -> int:

@@ -71,3 +71,33 @@ def test_kill_during_an_import_leaves_a_store_that_answers_the_committed_events(
     assert (again.accepted, again.duplicates) == (total - committed, committed)
     assert store.event_count(engine) == total == len(FrameCache().get(engine))
     engine.dispose()
+
+
+def test_the_cli_imports_while_the_app_reads_the_same_store(tmp_path):
+    """`metering import` in another process while this one (the app) keeps reading: every read
+    answers a consistent store (whole blocks only), and the end state has every event once."""
+    spec = simulate.template_spec("llm_tokens", customers=20, days=3, daily_volume=20_000, seed=4)
+    csv_path = tmp_path / "events.csv"
+    frame_of_file = simulate.simulate(spec)
+    simulate.to_csv(frame_of_file, csv_path)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = store.make_engine(url)
+    env = {**os.environ, "DATABASE_URL": url, "METERING_IMPORT_BLOCK_MB": "0.3", "METERING_DATA_DIR": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, "-m", "metering.cli", "import", str(csv_path)], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cache = FrameCache()
+    seen: list[int] = []
+    while child.poll() is None:
+        frame = cache.get(engine)
+        result = aggregation.aggregate(frame, METRIC)
+        assert result.events == len(frame)  # the app's answers hold together mid-import
+        seen.append(len(frame))
+    out, err = child.communicate()
+    assert child.returncode == 0, err.decode()[-500:]
+    assert len(set(seen)) > 2, "the reader saw the import grow"  # it ran beside it
+    assert seen == sorted(seen)
+    final = cache.get(engine)
+    assert len(final) == spec.total_events == store.event_count(engine)
+    parsed = ingest.read_events(csv_path)
+    assert aggregation.aggregate(final, METRIC) == aggregation.aggregate(EventFrame.from_parsed(parsed), METRIC)
+    engine.dispose()

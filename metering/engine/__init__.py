@@ -6,14 +6,15 @@
   the SQL store (plus recent rows in the `event` table); `frame.EventFrame` holds them as
   memory-mapped columns and answers `Events` with numpy/pyarrow (`columnar/`).
 
-`stored_events(engine)` is the store's events as they are now, for reading.
+`stored_events(engine)` is the store's events as they are now, for reading;
+`event_writer(engine)` is where events are written. Both are the only ways in.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from metering.engine.interface import Events
+from metering.engine.interface import EventWriter, Events
 
 
 def stored_events(engine: Engine) -> Events:
@@ -23,4 +24,11 @@ def stored_events(engine: Engine) -> Events:
     return shared_frames().get(engine)
 
 
-__all__ = ["Events", "stored_events"]
+def event_writer(engine: Engine) -> EventWriter:
+    """Where the store's events are written (one writer per database in a process)."""
+    from metering.engine.registry import store_for
+
+    return store_for(engine)
+
+
+__all__ = ["EventWriter", "Events", "event_writer", "stored_events"]

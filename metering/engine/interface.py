@@ -143,3 +143,26 @@ class Events(Protocol):
                     customer_ids: Sequence[str] | None = None, split_by: str | None = None) -> pd.DataFrame: ...
     def count_events(self, query: EventQuery) -> int: ...
     def browse(self, query: EventQuery, *, limit: int, offset: int) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a write added: events, and of those, how many are dated after a given instant."""
+
+    added: int
+    future: int = 0
+
+
+class EventWriter(Protocol):
+    """Where events are written (the embedded store, or ClickHouse). Every write obeys contract
+    §1: duplicates (a key already stored, or repeated in the write) are skipped and counted,
+    a write counts on its import record (import_batch, in the SQL store) as it lands, and a
+    batch is stored whole or not at all as far as the engine allows."""
+
+    def store(self, batch: Any, *, import_id: int | None, rejected: int = 0,
+              future_after_us: int | None = None) -> Stored: ...
+    def insert_rows(self, rows: Sequence[tuple[str, str, int, str, str]], *, import_id: int | None,
+                    rejected: int = 0, future_after_us: int | None = None) -> Stored: ...
+    def delete_import(self, import_id: int) -> int: ...
+    def delete_event(self, key: str) -> bool: ...
+    def delete_all(self) -> None: ...

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from metering.engine import keys as keymod
 from metering.engine import tables  # noqa: F401  (registers the segment tables)
 from metering.engine.batch import EventBatch, parse_properties, shred
+from metering.engine.interface import Stored
 from metering.engine.keys import SortedKeys
 from metering.engine.segments import SegmentFiles, Written
 
@@ -80,12 +81,6 @@ class BufferRows:
     seq: np.ndarray
     import_id: np.ndarray  # -1 where none
     batch: EventBatch
-
-
-@dataclass(frozen=True)
-class Stored:
-    added: int
-    future: int
 
 
 @dataclass(frozen=True)
