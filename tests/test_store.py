@@ -325,6 +325,22 @@ class TestFrameCache:
         assert aggregate(cache.get(engine), m).value == 3
         assert aggregate(fresh(engine), m).value == 3
 
+    def test_appends_grow_in_place_and_earlier_frames_keep_their_answers(self, engine):
+        ingest.import_file(engine, big_file(SMALL_BATCH + 5), name="a.jsonl")
+        cache = FrameCache()
+        first = cache.get(engine)
+        answers = summary(first)  # builds its path columns (and numbers)
+        frames = [first]
+        for i in range(6):  # the API's way: a few events at a time, the app reading between
+            extra = [event(f"n{i}", 50_000 + i * 10 + j, tokens=j, model="ab"[j % 2], region="eu", user=f"u{j}") for j in range(3)]
+            ingest.import_file(engine, jsonl(*extra), name=f"x{i}.jsonl")
+            frames.append(cache.get(engine))
+            summary(frames[-1])
+        assert summary(first) == answers  # a reader holding the first frame sees no change
+        assert [len(f) for f in frames] == [SMALL_BATCH + 5 + 3 * i for i in range(7)]
+        assert summary(frames[-1]) == summary(fresh(engine))
+        assert summary(frames[3]) != summary(frames[-1]) and len(frames[3]) == SMALL_BATCH + 14
+
     def test_appended_frame_with_empty_start(self, engine):
         cache = FrameCache()
         assert len(cache.get(engine)) == 0

@@ -45,6 +45,38 @@ def from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
+class Grow:
+    """An append-only numpy buffer behind successive snapshots of a column. Each snapshot is a
+    view of a prefix; appending writes after the newest snapshot's end (never into a prefix a
+    reader holds) and grows the buffer by a quarter when it is full, so appending k rows to N
+    costs O(k), amortized, instead of copying all N."""
+
+    __slots__ = ("buf", "used")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.buf = array
+        self.used = len(array)
+
+    @staticmethod
+    def append(view: np.ndarray, owner: Grow | None, more: np.ndarray) -> tuple[np.ndarray, Grow]:
+        n, k = len(view), len(more)
+        if owner is None or owner.used != n or not _shares(view, owner.buf) or len(owner.buf) < n + k:
+            if owner is not None and owner.used == n and _shares(view, owner.buf):
+                capacity = max(n + k, int(n * 1.25) + 1024)
+            else:
+                capacity = n + k  # a first append, or a snapshot that is not the newest: exact
+            buf = np.empty(capacity, dtype=view.dtype if n else more.dtype)
+            buf[:n] = view
+            owner = Grow(buf)
+        owner.buf[n:n + k] = more
+        owner.used = n + k
+        return owner.buf[:n + k], owner
+
+
+def _shares(view: np.ndarray, buf: np.ndarray) -> bool:
+    return view is buf or (view.base is buf) or (len(view) == 0)
+
+
 @dataclass
 class Categories:
     """Text values as int32 codes into `values` (-1 = missing), like pandas.Categorical."""
@@ -52,6 +84,7 @@ class Categories:
     codes: np.ndarray
     values: list[str]
     _lookup: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _grow: Grow | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, items: Sequence[Any]) -> Categories:
@@ -104,6 +137,22 @@ class Categories:
                 chunks.append(mapping[part.codes])
         codes = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
         return cls(codes, values, index)
+
+    def appended(self, other: Categories) -> Categories:
+        """These codes followed by `other`'s (appended in place where possible): the value list
+        and its lookup are shared and only ever extended, so earlier snapshots stay right."""
+        values, index = self.values, self.lookup()
+        mapping = np.empty(len(other.values) + 1, dtype=np.int32)
+        for j, v in enumerate(other.values):
+            code = index.get(v)
+            if code is None:
+                code = index[v] = len(values)
+                values.append(v)
+            mapping[j] = code
+        mapping[-1] = -1
+        same = np.array_equal(mapping[:-1], np.arange(len(other.values)))
+        codes, grow = Grow.append(self.codes, self._grow, other.codes if same else mapping[other.codes])
+        return Categories(codes, values, index, grow)
 
     def lookup(self) -> dict[str, int]:
         if self._lookup is None:
@@ -243,6 +292,7 @@ class PathColumn:
         status: np.ndarray | None = None,
         *,
         loader: Callable[[], tuple[Scaled | None, pa.Array | None, np.ndarray]] | None = None,
+        parts: list[PathColumn] | None = None,
     ) -> None:
         self.text = text
         self._number = number
@@ -250,6 +300,8 @@ class PathColumn:
         self._scaled: Scaled | None = None
         self._loaded = number is not None
         self._loader = loader  # where the numbers come from when not derived from `text` here
+        self._parts = parts  # or: the parts whose numbers make these, joined on first use
+        self._grow: dict[str, Grow] = {}
 
     def __len__(self) -> int:
         return len(self.text.codes)
@@ -257,7 +309,10 @@ class PathColumn:
     def _load(self) -> None:
         if self._loaded:
             return
-        if self._loader is not None:
+        if self._parts is not None:
+            self._scaled, self._number, self._status = _join_numbers(self._parts)
+            self._parts = None
+        elif self._loader is not None:
             self._scaled, self._number, self._status = self._loader()
         else:
             self._number, self._status = numbers(self.text.to_arrow())
@@ -305,17 +360,37 @@ class PathColumn:
         have them kept already)."""
         if len(parts) == 1:
             return parts[0]
-        parts = list(parts)
+        return cls(Categories.concat([p.text for p in parts]), parts=list(parts))
 
-        def load() -> tuple[Scaled | None, pa.Array | None, np.ndarray]:
-            if not parts:
-                return None, pa.nulls(0, DECIMAL), np.zeros(0, np.int8)
-            status = np.concatenate([p.status for p in parts])
-            pieces = [p.scaled for p in parts]
-            if all(x is not None for x in pieces):
-                found = _rescale(pieces)  # type: ignore[arg-type]
-                if found is not None:
-                    return found, None, status
-            return None, pa.concat_arrays([p.number for p in parts]), status
+    def appended(self, more: Sequence[PathColumn]) -> PathColumn:
+        """This column followed by `more` (new parts of a frame), appended in place where
+        possible: numbers already built are extended, not rebuilt."""
+        text = self.text
+        for part in more:
+            text = text.appended(part.text)
+        if not self._loaded:
+            return PathColumn(text, parts=[*(self._parts or [self]), *more])
+        if self._scaled is not None and all(p.scaled is not None and p.scaled.scale <= self._scaled.scale for p in more):
+            top = self._scaled.scale
+            ints_more = [p.scaled.ints * 10 ** (top - p.scaled.scale) for p in more]  # type: ignore[union-attr]
+            bound = max([self._scaled.max_abs, *(p.scaled.max_abs * 10 ** (top - p.scaled.scale) for p in more)])  # type: ignore[union-attr]
+            if bound < 2**63:
+                column = PathColumn(text)
+                column._loaded = True
+                column._status, column._grow["status"] = Grow.append(self._status, self._grow.get("status"), np.concatenate([p.status for p in more]))  # type: ignore[arg-type]
+                ints, column._grow["ints"] = Grow.append(self._scaled.ints, self._grow.get("ints"), np.concatenate(ints_more))
+                column._scaled = Scaled(ints, top, bound)
+                return column
+        return PathColumn(text, parts=[self, *more])  # scales differ: joined again on first use
 
-        return cls(Categories.concat([p.text for p in parts]), loader=load)
+
+def _join_numbers(parts: Sequence[PathColumn]) -> tuple[Scaled | None, pa.Array | None, np.ndarray]:
+    if not parts:
+        return None, pa.nulls(0, DECIMAL), np.zeros(0, np.int8)
+    status = np.concatenate([p.status for p in parts])
+    pieces = [p.scaled for p in parts]
+    if all(x is not None for x in pieces):
+        found = _rescale(pieces)  # type: ignore[arg-type]
+        if found is not None:
+            return found, None, status
+    return None, pa.concat_arrays([p.number for p in parts]), status

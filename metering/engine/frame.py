@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from metering.engine.batch import EventBatch, derive_text, path_column_name, resolve
 from metering.engine.columnar import aggregate as columnar_aggregate
 from metering.engine.columnar import periods
-from metering.engine.columns import DECIMAL, Categories, PathColumn, Scaled, numbers, scaled
+from metering.engine.columns import DECIMAL, Categories, Grow, PathColumn, Scaled, numbers, scaled
 from metering.engine.keys import key_text
 from metering.engine.interface import (
     AggregateResult,
@@ -85,6 +85,7 @@ class EventFrame:
         self.files = files
         self._paths: dict[str, PathColumn] = {}
         self._lock = threading.Lock()
+        self._grow: dict[str, Grow] = {}  # the buffers its columns grow in (see columns.Grow)
 
     def __len__(self) -> int:
         return len(self.ts_us)
@@ -146,18 +147,31 @@ class EventFrame:
         for piece in pieces:
             parts.append(Part(start, piece.rows, piece.segment, piece.batch))
             start += piece.rows
-        frame = EventFrame(
-            np.concatenate([self.seq, *(p.seq for p in pieces)]),
-            Categories.concat([self.event_names, *(p.event_names for p in pieces)]),
-            Categories.concat([self.customers, *(p.customers for p in pieces)]),
-            np.concatenate([self.ts_us, *(p.ts_us for p in pieces)]),
-            np.concatenate([self.imports, *(p.imports for p in pieces)]),
-            parts,
-            files or self.files,
-        )
+        if not len(self):  # a first build: one exact concatenation
+            frame = EventFrame(
+                np.concatenate([p.seq for p in pieces]),
+                Categories.concat([p.event_names for p in pieces]),
+                Categories.concat([p.customers for p in pieces]),
+                np.concatenate([p.ts_us for p in pieces]),
+                np.concatenate([p.imports for p in pieces]),
+                parts, files or self.files,
+            )
+            return frame
+        # Appending to a frame in use: every column grows in place (O(new rows)); the frame
+        # before keeps seeing its own prefix.
+        grow = dict(self._grow)
+        arrays = {}
+        for name in ("seq", "ts_us", "imports"):
+            more = np.concatenate([getattr(p, name) for p in pieces])
+            arrays[name], grow[name] = Grow.append(getattr(self, name), grow.get(name), more)
+        names, customers = self.event_names, self.customers
+        for piece in pieces:
+            names, customers = names.appended(piece.event_names), customers.appended(piece.customers)
+        frame = EventFrame(arrays["seq"], names, customers, arrays["ts_us"], arrays["imports"], parts, files or self.files)
+        frame._grow = grow
         new_parts = parts[len(self.parts):]
         for path, column in self._paths.items():
-            frame._paths[path] = PathColumn.concat([column, *(frame._part_path(p, path) for p in new_parts)])
+            frame._paths[path] = column.appended([frame._part_path(p, path) for p in new_parts])
         return frame
 
     def without_batches(self) -> EventFrame:

@@ -176,12 +176,13 @@ class EventStore:
             for r in cur.fetchall()
         ]
 
-    def buffer_rows(self, *, from_seq: int = 0, limit: int | None = None) -> BufferRows:
-        """Rows of the `event` table with seq ≥ from_seq, as a batch (properties shredded)."""
+    def buffer_rows(self, *, from_seq: int = 0, limit: int | None = None, keys: bool = True) -> BufferRows:
+        """Rows of the `event` table with seq ≥ from_seq, as a batch (properties shredded; the
+        key numbers only with `keys`: readers do not need them)."""
         with self._reading() as cur:
-            return self._buffer_rows(cur, from_seq=from_seq, limit=limit)
+            return self._buffer_rows(cur, from_seq=from_seq, limit=limit, keys=keys)
 
-    def _buffer_rows(self, cur: Any, *, from_seq: int = 0, limit: int | None = None) -> BufferRows:
+    def _buffer_rows(self, cur: Any, *, from_seq: int = 0, limit: int | None = None, keys: bool = True) -> BufferRows:
         sql = ("SELECT seq, event_name, customer_id, ts_us, idempotency_key, properties, import_id"
                " FROM event WHERE seq >= ? ORDER BY seq") + (f" LIMIT {int(limit)}" if limit else "")
         cur.execute(self._p(sql), (from_seq,))
@@ -193,7 +194,7 @@ class EventStore:
         ts = np.array([r[3] for r in rows], dtype=np.int64)
         key_texts = pa.array([r[4] for r in rows], type=pa.string())
         props_texts = [r[5] for r in rows]
-        k1, k2 = keymod.key_ids(key_texts)
+        k1, k2 = keymod.key_ids(key_texts) if keys else (np.zeros(len(rows), np.uint64), np.zeros(len(rows), np.uint64))
         paths, nulls, complete = shred(parse_properties(props_texts))
         batch = EventBatch(
             names, customers, ts, key_texts, pa.array(props_texts, type=pa.string()), k1, k2,
@@ -214,7 +215,7 @@ class EventStore:
                     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 version = self._version(cur)
                 segments = self.segments(cur)
-                rows = self._buffer_rows(cur, from_seq=rows_after + 1)
+                rows = self._buffer_rows(cur, from_seq=rows_after + 1, keys=False)
                 raw.commit()
                 return Snapshot(version, segments, rows)
             finally:
