@@ -136,6 +136,18 @@ def first_of_each(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
     return keep
 
 
+def first_in_order(k1: np.ndarray, k2: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """first_of_each, given `order` = np.lexsort((k2, k1)) (stable: equal keys keep their
+    input order, so the first of each run in `order` is the first in the input)."""
+    keep = np.ones(len(k1), dtype=bool)
+    if len(k1) < 2:
+        return keep
+    s1, s2 = k1[order], k2[order]
+    repeat = (s1[1:] == s1[:-1]) & (s2[1:] == s2[:-1])
+    keep[order[1:][repeat]] = False
+    return keep
+
+
 class SortedKeys:
     """One segment's identities sorted by k1 (stored that way), searched with numpy."""
 

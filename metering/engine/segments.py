@@ -110,18 +110,23 @@ class SegmentFiles:
 
     # ---- writing
 
-    def write(self, batch: EventBatch, *, seq: np.ndarray | None = None) -> Written:
-        """Write a batch as a new segment's files (fsynced, in place, not yet listed)."""
+    def write(
+        self, batch: EventBatch, *, seq: np.ndarray | None = None, sorted_keys: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Written:
+        """Write a batch as a new segment's files (fsynced, in place, not yet listed).
+        `sorted_keys`: the batch's key numbers sorted by (k1, k2), when the caller has them."""
         name = uuid.uuid4().hex
-        k_order = np.lexsort((batch.k2, batch.k1))
+        if sorted_keys is None:
+            k_order = np.lexsort((batch.k2, batch.k1))
+            sorted_keys = (batch.k1[k_order], batch.k2[k_order])
         columns = {
             "event_name": Categories.from_arrow(batch.event_name).sorted().to_arrow(),
             "customer_id": Categories.from_arrow(batch.customer_id).sorted().to_arrow(),
             "ts_us": pa.array(batch.ts_us, type=pa.int64()),
             "k1": pa.array(batch.k1, type=pa.uint64()),
             "k2": pa.array(batch.k2, type=pa.uint64()),
-            "sorted_k1": pa.array(batch.k1[k_order], type=pa.uint64()),
-            "sorted_k2": pa.array(batch.k2[k_order], type=pa.uint64()),
+            "sorted_k1": pa.array(sorted_keys[0], type=pa.uint64()),
+            "sorted_k2": pa.array(sorted_keys[1], type=pa.uint64()),
         }
         if seq is not None:
             columns["seq"] = pa.array(seq, type=pa.int64())

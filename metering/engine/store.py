@@ -237,12 +237,13 @@ class EventStore:
                 del self._keys[gone]
             return [self._keys[n] for n in names]
 
-    def _known(self, k1: np.ndarray, k2: np.ndarray, segment_names: Sequence[str]) -> np.ndarray:
-        """Mask of identities stored in any of these segments (searched with sorted needles)."""
+    def _known(self, k1: np.ndarray, k2: np.ndarray, segment_names: Sequence[str], order: np.ndarray | None = None) -> np.ndarray:
+        """Mask of identities stored in any of these segments (searched with sorted needles;
+        `order` sorts them by (k1, k2) when the caller has it already)."""
         found = np.zeros(len(k1), dtype=bool)
         if not len(k1) or not segment_names:
             return found
-        order = np.lexsort((k2, k1))
+        order = np.lexsort((k2, k1)) if order is None else order
         s1, s2 = k1[order], k2[order]
         hit = np.zeros(len(k1), dtype=bool)
         for keys in self._segment_keys(segment_names):
@@ -279,12 +280,17 @@ class EventStore:
                 with self._locked() as cur:
                     self._count_import(cur, import_id, 0, 0, rejected, 0)
             return Stored(0, 0)
-        keep = keymod.first_of_each(batch.k1, batch.k2)
+        # One sort of the key numbers serves three purposes: repeats inside the batch (the first
+        # wins), the search of every segment, and the sorted keys the new segment stores.
+        order = np.lexsort((batch.k2, batch.k1))
+        keep = keymod.first_in_order(batch.k1, batch.k2, order)
         checked = {s.name for s in self.segments()}
-        keep &= ~self._known(batch.k1, batch.k2, sorted(checked))
+        keep &= ~self._known(batch.k1, batch.k2, sorted(checked), order)
         while True:
             candidate = batch.take(np.flatnonzero(keep)) if not keep.all() else batch
-            written = self.files.write(candidate) if len(candidate) else None
+            kept_order = order[keep[order]]  # still sorted by (k1, k2)
+            sorted_keys = (batch.k1[kept_order], batch.k2[kept_order])
+            written = self.files.write(candidate, sorted_keys=sorted_keys) if len(candidate) else None
             with self._locked() as cur:
                 listed = self.segments(cur)
                 newer = [s.name for s in listed if s.name not in checked]
