@@ -225,11 +225,13 @@ def aggregate_by_customer(
     if not len(idx):
         return {}
     keys = _key_columns(frame, metric, idx, by_customer=True)
-    totals = _rows(_reduce(frame, metric, idx, keys[:1]), metric, keys[:1])
     per_group: dict[str, list[dict[str, Any]]] = {}
     if metric.group_by:
         for row in _rows(_reduce(frame, metric, idx, keys), metric, keys):
             per_group.setdefault(row["key"][0], []).append({**row, "key": row["key"][1:]})
+        if metric.aggregation in ADDITIVE:  # each total is its groups added up: one pass, not two
+            return {cid: _result(metric, _added_up(groups), groups) for cid, groups in per_group.items()}
+    totals = _rows(_reduce(frame, metric, idx, keys[:1]), metric, keys[:1])
     return {t["key"][0]: _result(metric, t, per_group.get(t["key"][0], [])) for t in totals}
 
 
