@@ -51,20 +51,12 @@ def revenue_by_line(bt: Backtest) -> list[RevenueLine]:
     """Per plan, each line's revenue over every customer and month (credit negative); the
     lines of a plan sum to its total. In plan order, then the invoices' line order."""
     out: list[RevenueLine] = []
-    with localcontext(EXACT):
-        for code in bt.codes:
-            sums: dict[tuple[str, str, str | None], Decimal] = {}
-            credit = ZERO
-            for cells in bt.invoices[code].values():
-                for cell in cells:
-                    for inv in cell:
-                        for line in inv.lines:
-                            key = (line.kind, line.description, line.metric)
-                            sums[key] = sums.get(key, ZERO) + line.amount
-                        credit += inv.credit
-            out += [RevenueLine(code, kind, desc, metric, amount) for (kind, desc, metric), amount in sums.items()]
-            if credit:
-                out.append(RevenueLine(code, "credit", "Included credit", None, -credit))
+    for code in bt.codes:
+        priced = bt.priced[code]
+        sums, credit = priced.line_sums, priced.credit
+        out += [RevenueLine(code, kind, desc, metric, amount) for (kind, desc, metric), amount in sums.items()]
+        if credit:
+            out.append(RevenueLine(code, "credit", "Included credit", None, -credit))
     return out
 
 

@@ -258,8 +258,8 @@ def diff_invoices(base: Invoice, cand: Invoice, base_plan: Plan, cand_plan: Plan
 def customer_diffs(bt: Backtest, customer: str, code: str, month: int, period: int = 0) -> list[LineDiff]:
     """The baseline's and ``code``'s invoices of ``customer`` for the ``period``-th billing period
     starting in ``bt.months[month]``, line by line. [] when it has no such period."""
-    base_cell = bt.invoices[bt.baseline][customer][month]
-    cand_cell = bt.invoices[code][customer][month]
+    base_cell = bt.invoices_of(bt.baseline, customer)[month]
+    cand_cell = bt.invoices_of(code, customer)[month]
     if period >= len(base_cell):
         return []
     return diff_invoices(base_cell[period], cand_cell[period], bt.plan(bt.baseline), bt.plan(code))

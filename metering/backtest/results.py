@@ -15,11 +15,11 @@ Rules decided here (the contract is silent):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from metering import csvsafe
 from metering.backtest.months import Month, label
@@ -40,30 +40,117 @@ CSV_COLUMNS = [
 
 def percent(change: Decimal, base: Decimal) -> Decimal | None:
     """change / base × 100, half-up to 2 places; None when base is 0."""
+    with localcontext(EXACT):
+        return _percent(change, base)
+
+
+def _percent(change: Decimal, base: Decimal) -> Decimal | None:
     if base == 0:
         return None
-    with localcontext(EXACT):
-        value = (change * HUNDRED / base).quantize(CENT, rounding=ROUND_HALF_UP)
+    value = (change * HUNDRED / base).quantize(CENT, rounding=ROUND_HALF_UP)
     return value.copy_abs() if value.is_zero() else value
 
 
 def _sum(values: Iterator[Decimal] | Sequence[Decimal]) -> Decimal:
-    with localcontext(EXACT):
-        return sum(values, ZERO)
+    return sum(values, ZERO)  # callers hold the EXACT context (one per table, not per sum)
+
+
+Cells = tuple[tuple[Invoice, ...], ...]  # per month: the invoices of the periods starting in it
+
+
+class MonthSums(NamedTuple):
+    """The invoices of one customer in one month under one plan, summed (a tuple of numbers:
+    the cyclic collector stops tracking it)."""
+
+    periods: int
+    subtotal: Decimal
+    credit: Decimal
+    total: Decimal
+
+
+NO_PERIOD = MonthSums(0, ZERO, ZERO, ZERO)
+
+
+class PricedPlan:
+    """One plan's invoices for every customer and month, kept as their sums.
+
+    A backtest builds every invoice once and keeps what the figures need (per customer and
+    month: subtotal, credit, total; per line: the revenue); the invoices themselves are rebuilt
+    for one customer when asked (:meth:`invoices_of`), from the same cached usage. Holding
+    12,000 invoice objects per plan would cost some 20 MB and slow Python's cyclic collector
+    for the whole process; the sums are plain Decimals.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        months: dict[str, tuple[MonthSums, ...]],
+        line_sums: dict[tuple[str, str, str | None], Decimal],
+        credit: Decimal,
+        rebuild: Callable[[str], Cells],
+    ) -> None:
+        self.plan = plan
+        self.months = months
+        self.line_sums = line_sums
+        self.credit = credit
+        self._rebuild = rebuild
+        self._recent: dict[str, Cells] = {}
+
+    @classmethod
+    def summed(cls, plan: Plan, invoices: Iterator[tuple[str, Cells]], rebuild: Callable[[str], Cells]) -> PricedPlan:
+        """Sum each customer's invoices as they are built (nothing else is kept)."""
+        months: dict[str, tuple[MonthSums, ...]] = {}
+        sums: dict[tuple[str, str, str | None], Decimal] = {}
+        credit = ZERO
+        with localcontext(EXACT):
+            for cid, cells in invoices:
+                row = []
+                for cell in cells:
+                    if not cell:
+                        row.append(NO_PERIOD)
+                        continue
+                    row.append(MonthSums(
+                        len(cell), _sum(i.subtotal for i in cell), _sum(i.credit for i in cell), _sum(i.total for i in cell),
+                    ))
+                    for inv in cell:
+                        for line in inv.lines:
+                            key = (line.kind, line.description, line.metric)
+                            sums[key] = sums.get(key, ZERO) + line.amount
+                        credit += inv.credit
+                months[cid] = tuple(row)
+        return cls(plan, months, sums, credit, rebuild)
+
+    def invoices_of(self, customer: str) -> Cells:
+        """The customer's invoices, month by month (rebuilt, the last few kept)."""
+        found = self._recent.get(customer)
+        if found is None:
+            if len(self._recent) >= 8:
+                self._recent.pop(next(iter(self._recent)))
+            found = self._recent[customer] = self._rebuild(customer)
+        return found
+
+    @cached_property
+    def month_totals(self) -> dict[str, tuple[Decimal, ...]]:
+        """customer → the sum of its invoice totals in each month."""
+        return {cid: tuple(m.total for m in row) for cid, row in self.months.items()}
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Every invoice of a backtest: ``invoices[plan][customer][i]`` holds the invoices of the
-    billing periods that start in month ``months[i]`` (none, one, or several for short
-    intervals). The first plan is the baseline."""
+    """The plans priced for every customer and month: ``invoices_of(plan, customer)[i]`` are
+    the invoices of the billing periods that start in month ``months[i]`` (none, one, or
+    several for short intervals). The first plan is the baseline."""
 
     plans: tuple[Plan, ...]
     months: tuple[Month, ...]
     customers: tuple[str, ...]
-    invoices: dict[str, dict[str, tuple[tuple[Invoice, ...], ...]]]
+    priced: dict[str, PricedPlan]
     tz: str = "UTC"
     stats: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def invoices_of(self, code: str, customer: str) -> Cells:
+        """The customer's invoices under plan ``code``, month by month."""
+        return self.priced[code].invoices_of(customer)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -95,39 +182,44 @@ class Backtest:
     def plan(self, code: str) -> Plan:
         return next(p for p in self.plans if p.code == code)
 
+    @cached_property
+    def _quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-minor_units(self.currency))
+
     def money_text(self, amount: Decimal) -> str:
-        with localcontext(EXACT):
-            return format(amount.quantize(Decimal(1).scaleb(-minor_units(self.currency))), "f")
+        """An amount with the currency's minor units (sums of invoice totals already have them;
+        an empty sum is 0)."""
+        return format(amount.quantize(self._quantum, context=EXACT), "f")
 
     # --- totals -----------------------------------------------------------------------------
 
     @cached_property
     def customer_month_totals(self) -> dict[str, dict[str, tuple[Decimal, ...]]]:
         """plan → customer → the sum of its invoice totals in each month."""
-        return {
-            code: {cid: tuple(_sum(i.total for i in cell) for cell in cells) for cid, cells in by_customer.items()}
-            for code, by_customer in self.invoices.items()
-        }
+        return {code: p.month_totals for code, p in self.priced.items()}
 
     @cached_property
     def customer_totals(self) -> dict[str, dict[str, Decimal]]:
         """plan → customer → the sum of its invoice totals over the months."""
-        return {
-            code: {cid: _sum(months) for cid, months in by_customer.items()}
-            for code, by_customer in self.customer_month_totals.items()
-        }
+        with localcontext(EXACT):
+            return {
+                code: {cid: _sum(months) for cid, months in by_customer.items()}
+                for code, by_customer in self.customer_month_totals.items()
+            }
 
     @cached_property
     def month_totals(self) -> dict[str, tuple[Decimal, ...]]:
         """plan → the sum over customers of each month."""
         out = {}
-        for code, by_customer in self.customer_month_totals.items():
-            out[code] = tuple(_sum(row[i] for row in by_customer.values()) for i in range(len(self.months)))
+        with localcontext(EXACT):
+            for code, by_customer in self.customer_month_totals.items():
+                out[code] = tuple(_sum(row[i] for row in by_customer.values()) for i in range(len(self.months)))
         return out
 
     @cached_property
     def totals(self) -> dict[str, Decimal]:
-        return {code: _sum(months) for code, months in self.month_totals.items()}
+        with localcontext(EXACT):
+            return {code: _sum(months) for code, months in self.month_totals.items()}
 
     def change(self, code: str, customer: str | None = None) -> Decimal:
         """Total under ``code`` − total under the baseline (of one customer, or of everyone)."""
@@ -143,10 +235,14 @@ class Backtest:
     @cached_property
     def customer_changes(self) -> dict[str, dict[str, tuple[Decimal, Decimal | None]]]:
         """candidate plan → customer → (change, change_percent)."""
-        return {
-            code: {cid: (self.change(code, cid), self.change_percent(code, cid)) for cid in self.customers}
-            for code in self.candidates
-        }
+        base = self.customer_totals[self.baseline]
+        out = {}
+        with localcontext(EXACT):
+            for code in self.candidates:
+                totals = self.customer_totals[code]
+                changes = {cid: totals[cid] - base[cid] for cid in self.customers}
+                out[code] = {cid: (change, _percent(change, base[cid])) for cid, change in changes.items()}
+        return out
 
     def counts(self, code: str) -> tuple[int, int, int]:
         """(customers up, down, unchanged) under ``code`` against the baseline."""
@@ -161,7 +257,7 @@ class Backtest:
         return up, down, same
 
     def invoice_count(self) -> int:
-        return sum(len(cell) for by_customer in self.invoices.values() for cells in by_customer.values() for cell in cells)
+        return sum(m.periods for p in self.priced.values() for row in p.months.values() for m in row)
 
     # --- the contract's document ------------------------------------------------------------
 
@@ -215,23 +311,19 @@ class Backtest:
         base = self.baseline
         for cid in self.customers:
             for i, month in enumerate(self.month_labels):
-                cells = {code: self.invoices[code][cid][i] for code in self.codes}
-                if not cells[base]:
+                base_sums = self.priced[base].months[cid][i]
+                if not base_sums.periods:
                     continue
-                base_total = self.customer_month_totals[base][cid][i]
                 for code in self.codes:
-                    cell = cells[code]
-                    total = self.customer_month_totals[code][cid][i]
+                    sums = self.priced[code].months[cid][i]
                     with localcontext(EXACT):
-                        change = total - base_total
-                        subtotal = sum((inv.subtotal for inv in cell), ZERO)
-                        credit = sum((inv.credit for inv in cell), ZERO)
-                    pct = percent(change, base_total)
+                        change = sums.total - base_sums.total
+                    pct = percent(change, base_sums.total)
                     rows.append({
                         "customer_id": cid, "month": month, "plan": code, "baseline": base,
-                        "currency": self.currency, "periods": len(cell),
-                        "subtotal": text(subtotal), "credit": text(credit), "total": text(total),
-                        "baseline_total": text(base_total), "change": text(change),
+                        "currency": self.currency, "periods": sums.periods,
+                        "subtotal": text(sums.subtotal), "credit": text(sums.credit), "total": text(sums.total),
+                        "baseline_total": text(base_sums.total), "change": text(change),
                         "change_percent": "" if pct is None else format(pct, "f"),
                     })
         return rows
