@@ -458,7 +458,7 @@ def _comparison(frame: EventFrame, ws: Workspace, sel: Selection) -> None:
     if len(ws.plans) < 2:
         st.info("Create at least two plans on the Plans page to compare them.")
         return
-    group = choose_group(ws, KEY + "compare", KEY + "compare_group")
+    group = choose_group(ordered_plans(ws.plans), ws.subscriptions, KEY + "compare", KEY + "compare_group")
     names = {p.code: p.name for p in group.plans}
     if len(names) < 2:
         st.info(f"Only one plan bills in {group.currency} every {group.interval}: plans can be compared only "
@@ -499,30 +499,39 @@ def _comparison(frame: EventFrame, ws: Workspace, sel: Selection) -> None:
     st.caption(f"{len(comparison.customers):,} customer(s) priced under {len(plans)} plans for {sel.label}.")
 
 
-def choose_group(ws: Workspace, plans_key: str, group_key: str) -> compare.PlanGroup:
+def group_key(group: compare.PlanGroup) -> str:
+    return f"{group.currency} {group.interval}"
+
+
+def choose_group(
+    plans: Sequence[Plan], subscriptions: Sequence[Any], plans_key: str, group_widget: str, *, count: int = 4,
+    label: str = "Compare plans in",
+) -> compare.PlanGroup:
     """The plans that can be compared (one currency and interval; the group with the most
     subscribers by default), with a choice of group when the plans differ. The multiselect at
-    ``plans_key`` starts (and restarts, when the group changes) with the group's first four
-    plans, cheapest base fee first."""
-    groups = compare.compatible_groups(ordered_plans(ws.plans), ws.subscriptions)
-    labels = [g.label for g in groups]
+    ``plans_key`` starts (and restarts, when the group changes) with the group's first
+    ``count`` plans; codes no longer in the group are dropped from it."""
+    groups = compare.compatible_groups(plans, subscriptions)
+    by_key = {group_key(g): g for g in groups}
 
     def reset() -> None:
-        picked = next((g for g in groups if g.label == st.session_state.get(group_key)), groups[0])
-        st.session_state[plans_key] = [p.code for p in picked.plans[:4]]
+        picked = by_key.get(st.session_state.get(group_widget), groups[0])
+        st.session_state[plans_key] = [p.code for p in picked.plans[:count]]
 
     if len(groups) > 1:
-        if st.session_state.get(group_key) not in labels:
-            st.session_state.pop(group_key, None)
+        if st.session_state.get(group_widget) not in by_key:
+            st.session_state.pop(group_widget, None)
             st.session_state.pop(plans_key, None)
-        st.selectbox("Compare plans in", labels, key=group_key, on_change=reset,
+        st.selectbox(label, list(by_key), key=group_widget, on_change=reset, format_func=lambda k: by_key[k].label,
                      help="Plans bill in different currencies or intervals: totals can only be compared "
                           "within one currency and one interval.")
-    group = next((g for g in groups if g.label == st.session_state.get(group_key)), groups[0])
+    group = by_key.get(st.session_state.get(group_widget), groups[0])
     codes = [p.code for p in group.plans]
     current = st.session_state.get(plans_key)
-    if current is None or any(c not in codes for c in current):
-        st.session_state[plans_key] = codes[:4]
+    if current is None:
+        st.session_state[plans_key] = codes[:count]
+    elif any(c not in codes for c in current):
+        st.session_state[plans_key] = [c for c in current if c in codes]
     return group
 
 

@@ -167,7 +167,7 @@ def test_a_cheaper_plan_in_another_currency_does_not_break_the_default_compariso
     assert not at.error
     assert "Starter — total (USD)" in values(at)
 
-    at.selectbox(key="invoices:compare_group").set_value("EUR · every month (2 plans)").run()
+    at.selectbox(key="invoices:compare_group").set_value("EUR month").run()
     assert not at.exception, at.exception
     assert at.multiselect(key="invoices:compare").value == ["euro", "euro_pro"]
     assert not at.error
@@ -177,7 +177,7 @@ def test_a_cheaper_plan_in_another_currency_does_not_break_the_default_compariso
 def test_one_plan_alone_in_its_currency_says_why_it_cannot_be_compared(demo_engine: Engine) -> None:
     plan_store.save_plan(demo_engine, plan={"code": "euro", "name": "Euro", "currency": "EUR", "base_fee": "40"})
     at = page("invoices")
-    at.selectbox(key="invoices:compare_group").set_value("EUR · every month (1 plan)").run()
+    at.selectbox(key="invoices:compare_group").set_value("EUR month").run()
     assert not at.exception, at.exception
     assert "Only one plan bills in EUR every month" in " ".join(i.value for i in at.info)
 
