@@ -57,6 +57,11 @@ ALL, SUBSCRIBERS, CHOSEN = "All customers in the events", "Subscribers of a plan
 DEFAULT_GUARDRAIL = 20
 DEFAULT_MONTHS = 12
 MOVERS = 10
+# A fixed snippet of ours (no user input): the app's own print dialog, from a button in an iframe.
+PRINT_BUTTON = (
+    "<button onclick='window.parent.print()' style='font-family:sans-serif;font-size:15px;padding:.45rem .9rem;"
+    "border:1px solid #c7ccd4;border-radius:.5rem;background:#fff;cursor:pointer'>Print / save as PDF</button>"
+)
 TABS = ["Revenue", "Customers", "Customer detail", "Customer letter", "Export"]
 
 
@@ -358,25 +363,29 @@ def _letter(bt: backtest.Backtest, names: Mapping[str, str], ws: Workspace) -> N
     cid = c[0].selectbox("Customer", list(bt.customers), key=K + "letter_customer")
     seller = c[1].text_input("Your company (letterhead)", value="Your company", key=K + "seller")
     with c[2]:
-        st.components.v1.html(
-            "<button onclick='window.parent.print()' style='font:inherit;font-family:sans-serif;padding:.45rem .9rem;"
-            "border:1px solid #c7ccd4;border-radius:.5rem;background:#fff;cursor:pointer'>🖨 Print / save as PDF</button>",
-            height=46)
+        st.iframe(PRINT_BUTTON, height=46)
     sub = ws.subscription(cid)
     st.html(letter_html(bt, cid, names, seller=seller, current=sub.plan if sub else None))
     st.caption("Printing shows only the letter (no sidebar or controls). In the print dialog choose "
                "“Save as PDF”.")
 
 
-def _export(bt: backtest.Backtest) -> None:
+def downloads(bt: backtest.Backtest) -> list[tuple[str, str, str, str]]:
+    """(label, data, file name, mime) of the exports."""
     stem = f"backtest-{bt.month_labels[0]}_to_{bt.month_labels[-1]}-{'-'.join(bt.codes)}"
-    st.caption("CSV: one row per customer × month × plan (subtotal, credit, total, the baseline's total, the change). "
-               "JSON: the document of `metering backtest` (the same numbers the command prints).")
+    return [
+        ("Backtest (CSV)", bt.to_csv(), f"{stem}.csv", "text/csv"),
+        ("Backtest (JSON)", contract_json(bt), f"{stem}.json", "application/json"),
+    ]
+
+
+def _export(bt: backtest.Backtest) -> None:
+    st.caption("CSV: one row per customer × month × plan (subtotal, credit, total, the baseline's total, the change), "
+               "spreadsheet-safe. JSON: the document `metering backtest` prints for the same plans, months and cohort.")
     row = st.container(horizontal=True)
-    row.download_button("Backtest (CSV)", data=bt.to_csv(), file_name=f"{stem}.csv", mime="text/csv",
-                        key=K + "dl_csv", icon=":material/download:", on_click="ignore")
-    row.download_button("Backtest (JSON)", data=contract_json(bt), file_name=f"{stem}.json", mime="application/json",
-                        key=K + "dl_json", icon=":material/download:", on_click="ignore")
+    for i, (title, data, name, mime) in enumerate(downloads(bt)):
+        row.download_button(title, data=data, file_name=name, mime=mime, key=f"{K}dl{i}", icon=":material/download:",
+                            on_click="ignore")
 
 
 # =========================================================================== the page
