@@ -233,8 +233,9 @@ def _headline(bt: backtest.Backtest, names: Mapping[str, str], rails: Mapping[st
                            delta_arrow="off")
                 continue
             change, pct = bt.change(code), bt.change_percent(code)
+            arrow = "up" if change > 0 else "down" if change < 0 else "off"  # the text starts with "−", not "-"
             col.metric(names[code], money(bt.totals[code], cur), delta=f"{signed_money(change, cur)} ({percent_text(pct)})",
-                       delta_color="off")
+                       delta_color="off", delta_arrow=arrow)
         lines = []
         for code, rail in rails.items():
             threshold = f"+{fmt(rail.max_increase)} %"
