@@ -82,7 +82,8 @@ def change_histogram_chart(df: pd.DataFrame, *, guardrail: float | None = None, 
         "hi": _floats(df["hi"]),
         "count": df["count"].astype("int64").to_numpy(),
     })
-    data["range"] = [f"{lo:+g} % to {hi:+g} %" for lo, hi in zip(data["lo"], data["hi"])]
+    pct = lambda v: "0 %" if v == 0 else f"{v:+g} %"  # noqa: E731
+    data["range"] = [f"{pct(lo)} to {pct(hi)}" for lo, hi in zip(data["lo"], data["hi"])]
     bars = (
         alt.Chart(data)
         .mark_bar(color=PALETTE[1], stroke="white", strokeWidth=1)
