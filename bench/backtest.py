@@ -36,7 +36,6 @@ from events import write_events_csv  # noqa: E402
 
 from metering import backtest, cli  # noqa: E402
 from metering.backtest import analysis, drafts  # noqa: E402
-from metering.plans import Plan  # noqa: E402
 from metering.workspace import parse_workspace  # noqa: E402
 
 WORKSPACE = {

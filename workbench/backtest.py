@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -180,8 +181,6 @@ def contract_json(bt: backtest.Backtest) -> str:
 
 
 def _now_month(tz: str) -> tuple[int, int]:
-    from zoneinfo import ZoneInfo
-
     now = datetime.now(UTC).astimezone(ZoneInfo(tz))
     return now.year, now.month
 

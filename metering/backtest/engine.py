@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from metering import billing, invoices
-from metering.backtest.months import MAX_MONTHS, BacktestError, Month, label, periods_in_month
+from metering.backtest.months import MAX_MONTHS, BacktestError, Month, label, month_range, periods_in_month
 from metering.backtest.results import Backtest, PricedPlan
 from metering.billing import PeriodUsage, Schedule, Window
 from metering.frame import EventFrame
@@ -355,8 +355,6 @@ def run_codes(
     cache: BacktestCache | None = None,
 ) -> Backtest:
     """The CLI's call: plans by code (stored plans or ``drafts``), months as ``YYYY-MM``."""
-    from metering.backtest.months import month_range
-
     known = {p.code: p for p in workspace.plans}
     known.update({p.code: p for p in drafts})
     missing = [c for c in codes if c not in known]

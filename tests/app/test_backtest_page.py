@@ -13,7 +13,7 @@ from decimal import Decimal as D
 from sqlalchemy.engine import Engine
 
 from metering import backtest, plan_store
-from metering.backtest import analysis
+from metering.backtest import analysis, reasons
 from metering.frame import EventFrame
 from metering.money import format_money
 from metering.plans import Plan
@@ -106,7 +106,7 @@ def test_customer_detail_shows_each_lines_difference_and_reason(demo_engine: Eng
     assert not at.exception, at.exception
     bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
     month = at.selectbox(key="backtest:detail_month").value
-    diffs = backtest.reasons.customer_diffs(bt, "cus_acme", "scale", month)
+    diffs = reasons.customer_diffs(bt, "cus_acme", "scale", month)
     (table,) = [d.value for d in at.dataframe if "Why" in d.value.columns]
     assert table["Line"].tolist() == [d.description for d in diffs]
     assert table["Why"].tolist() == ["; ".join(r.text for r in d.reasons) for d in diffs]

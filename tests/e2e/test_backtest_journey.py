@@ -34,7 +34,7 @@ from metering import backtest, demo
 from metering.frame import EventFrame
 from metering.money import format_money
 from metering.workspace import workspace_from_store
-from tests.e2e.test_journeys import TIMEOUT_MS, metric_value, nav, open_app, settle
+from tests.e2e.test_journeys import metric_value, nav, open_app, settle
 from tests.server import Server
 
 PLANS = ["starter", "growth", "scale"]
