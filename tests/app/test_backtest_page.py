@@ -241,3 +241,12 @@ def test_customer_letter_is_the_customers_bill_under_each_plan(demo_engine: Engi
         for value in bt.customer_month_totals[code]["cus_acme"]:
             assert format_money(value, "USD") in letter
     assert any("@media print" in h.value for h in at.get("html"))
+
+
+def test_plans_without_events_say_there_is_nobody_to_price(app_engine: Engine) -> None:
+    for code in ("a", "b"):
+        plan_store.save_plan(app_engine, plan={"code": code, "name": code.upper(), "currency": "USD", "base_fee": "5"})
+    at = page("backtest")
+    assert not at.exception, at.exception
+    assert at.multiselect(key=PLANS).value == ["a", "b"]
+    assert "No customer has a billing period" in at.info[0].value
