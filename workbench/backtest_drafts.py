@@ -134,8 +134,9 @@ def widget_errors(errors: Sequence[tuple[str, str]]) -> dict[str, str]:
         if len(parts) >= 4 and parts[2] == "tiers" and parts[3].isdigit():
             field = FIELD_LABELS.get(parts[4], parts[4]) if len(parts) > 4 else "tier"
             target, text = ".".join(parts[:3]), f"row {int(parts[3]) + 1} ({field}): {message}"
-        elif len(parts) in (1, 3) or (len(parts) == 2 and parts[0] not in ("charges", "quotas", "fixed_charges")):
-            target, text = path, message
+        elif (len(parts) == 1 and parts[0] in ("name", "base_fee", "included_credit")) or (
+                len(parts) == 3 and parts[0] in ("charges", "quotas", "fixed_charges")):
+            target, text = path, message  # a field the draft editor shows
         else:
             target, text = "", message
         out[target] = f"{out[target]}; {text}" if target in out and text not in out[target] else text

@@ -250,3 +250,30 @@ def test_plans_without_events_say_there_is_nobody_to_price(app_engine: Engine) -
     assert not at.exception, at.exception
     assert at.multiselect(key=PLANS).value == ["a", "b"]
     assert "No customer has a billing period" in at.info[0].value
+
+
+def test_draft_form_helpers_map_fields_to_plan_data_and_messages_to_fields() -> None:
+    from workbench import backtest_drafts as bd
+
+    source = {"code": "p_draft", "name": "P (draft)", "currency": "USD", "interval": "month", "base_fee": "10",
+              "included_credit": "0", "fixed_charges": [{"name": "Seats", "quantity": "2", "unit_price": "5"}],
+              "charges": [{"metric": "api", "model": "standard", "free_units": "0", "unit_price": "0.01"}],
+              "quotas": [{"metric": "sms", "limit": "100", "overage_unit_price": "0.02"}]}
+    edits = {"base_fee": "", "charges.0.model": "graduated",
+             "charges.0.tiers": [{"up_to": "1000", "unit_price": "0.02", "flat_fee": ""},
+                                 {"up_to": "", "unit_price": "0.01", "flat_fee": "3"}, {"up_to": "", "unit_price": "", "flat_fee": ""}],
+             "quotas.0.overage_unit_price": "", "fixed_charges.0.quantity": "4"}
+    data = bd.plan_data(source, edits.get)
+    assert "base_fee" not in data  # blank: the engine's default (0)
+    assert data["fixed_charges"] == [{"name": "Seats", "unit_price": "5", "quantity": "4"}]
+    assert data["charges"] == [{"metric": "api", "model": "graduated", "free_units": "0", "tiers": [
+        {"up_to": "1000", "unit_price": "0.02"}, {"up_to": None, "unit_price": "0.01", "flat_fee": "3"}]}]
+    assert data["quotas"] == [{"metric": "sms", "limit": "100"}]
+    assert Plan.model_validate(data).charges[0].tiers[1].flat_fee == D(3)
+    # back to standard: the unit price typed before comes back, the tiers are dropped
+    again = bd.plan_data(source, {"charges.0.model": "standard"}.get)
+    assert again["charges"] == [{"metric": "api", "model": "standard", "free_units": "0", "unit_price": "0.01"}]
+    shown = bd.widget_errors([("code", "a plan with code 'p' already exists"), ("name", "name is required"),
+                              ("charges.0.tiers.1.up_to", "must be greater than 0"), ("charges.0.unit_price", "bad")])
+    assert shown == {"": "a plan with code 'p' already exists", "name": "name is required",
+                     "charges.0.tiers": "row 2 (up to): must be greater than 0", "charges.0.unit_price": "bad"}
