@@ -1,251 +1,46 @@
-"""Aggregation of a metric over a window of events (contract §2), on columns only.
+"""Aggregation of a metric over a window of events (contract §2), on any event engine.
 
-Selection (event name, window, customers, filters) is a numpy mask over category codes; the
-six aggregations run as pyarrow hash aggregates over exact decimal256 values, grouped by the
-metric's group_by labels (and by customer when asked). No Python loop touches single events.
+The engine computes (`Events.aggregate`: the embedded columnar engine in
+metering.engine.columnar.aggregate, or ClickHouse in SQL); this module is the one name callers
+use, with the result shapes and the skip reasons.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from metering.frame import MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, EventFrame, to_us
+from metering.engine.columnar.aggregate import SKIP_REASONS, value_path
+from metering.engine.interface import AggregateResult, Events, GroupResult
 from metering.models import Aggregation, MetricBase
-from metering.values import EXACT, decimal_str, normalized
 
-SKIP_REASONS = {
-    MISSING: "{path} is missing",
-    NOT_NUMBER: "{path} is not a number",
-    OUT_OF_RANGE: "{path} has more than 18 decimal places or 40 integer digits",
-}
+__all__ = [
+    "ADDITIVE", "AggregateResult", "GroupResult", "SKIP_REASONS", "aggregate", "aggregate_by_customer", "value_path",
+]
 
-
-@dataclass(frozen=True)
-class GroupResult:
-    group: dict[str, str | None]
-    value: Decimal
-    events: int
-    skipped: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"group": self.group, "value": decimal_str(self.value)}
-
-
-@dataclass(frozen=True)
-class AggregateResult:
-    metric: str
-    aggregation: str
-    value: Decimal
-    events: int
-    skipped: int
-    skip_reasons: dict[str, int] = field(default_factory=dict)
-    groups: list[GroupResult] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "value": decimal_str(self.value),
-            "events": self.events,
-            "skipped": self.skipped,
-            "groups": [g.to_json() for g in self.groups],
-        }
-
-
-def value_path(metric: MetricBase) -> str | None:
-    if metric.aggregation == Aggregation.unique_count:
-        return metric.distinct_by
-    if metric.aggregation == Aggregation.count:
-        return None
-    return metric.value_property
-
-
-def select(
-    frame: EventFrame,
-    metric: MetricBase,
-    *,
-    start: datetime | int | None = None,
-    end: datetime | int | None = None,
-    customer_ids: list[str] | None = None,
-) -> np.ndarray:
-    """Indices of the events the metric reads in [start, end), in store order."""
-    codes = frame.event_names.codes_of([metric.event_name])
-    if not len(codes):
-        return np.zeros(0, dtype=np.int64)
-    mask = frame.event_names.codes == codes[0]
-    start_us, end_us = to_us(start), to_us(end)
-    if start_us is not None:
-        mask &= frame.ts_us >= start_us
-    if end_us is not None:
-        mask &= frame.ts_us < end_us
-    if customer_ids is not None:
-        mask &= frame.customers.isin(customer_ids)
-    for path, allowed in metric.filters.items():
-        mask &= frame.path(path).text.isin([str(v) for v in allowed])
-    return np.flatnonzero(mask)
-
-
-def _key_columns(frame: EventFrame, metric: MetricBase, idx: np.ndarray, by_customer: bool) -> list[tuple[str, pa.Array, list[str]]]:
-    keys: list[tuple[str, pa.Array, list[str]]] = []
-    if by_customer:
-        codes = frame.customers.codes[idx]
-        keys.append(("customer_id", pa.array(codes), frame.customers.values))
-    for path in metric.group_by:
-        cats = frame.path(path).text
-        codes = cats.codes[idx]
-        keys.append((path, pa.array(codes, mask=codes < 0), cats.values))
-    return keys
-
-
-def _reduce(frame: EventFrame, metric: MetricBase, idx: np.ndarray, keys: list[tuple[str, pa.Array, list[str]]]) -> pa.Table:
-    """One row per key combination: value, events, skipped, and a count per skip status."""
-    agg = metric.aggregation
-    path = value_path(metric)
-    columns: dict[str, pa.Array] = {f"k{i}": col for i, (_, col, _) in enumerate(keys)}
-    key_names = list(columns)
-    columns["one"] = pa.array(np.ones(len(idx), dtype=np.int64))
-    specs: list[tuple[str, str]] = [("one", "sum")]
-    if path is not None:
-        column = frame.path(path)
-        status = column.status[idx]
-        if agg == Aggregation.unique_count:
-            status = np.where(status == MISSING, MISSING, OK).astype(np.int8)
-        if status.any():  # counts per skip reason only when something was skipped (rows read 0 else)
-            for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE):
-                columns[f"s{code}"] = pa.array((status == code).astype(np.int64))
-                specs.append((f"s{code}", "sum"))
-    if agg == Aggregation.count:
-        pass
-    elif agg == Aggregation.unique_count:
-        codes = frame.path(path).text.codes[idx]  # type: ignore[arg-type]
-        columns["v"] = pa.array(codes, mask=codes < 0)
-        specs.append(("v", "count_distinct"))
-    else:
-        values = frame.path(path).number.take(pa.array(idx))  # type: ignore[arg-type]
-        columns["v"] = values
-        if agg == Aggregation.latest:
-            return _reduce_latest(frame, idx, columns, key_names, specs)
-        specs.append(("v", {"sum": "sum", "max": "max", "min": "min"}[agg.value]))
-    table = pa.table(columns)
-    return table.group_by(key_names, use_threads=False).aggregate(specs)
-
-
-def _reduce_latest(frame: EventFrame, idx: np.ndarray, columns: dict[str, pa.Array], key_names: list[str], specs: list[tuple[str, str]]) -> pa.Table:
-    # The value of the newest event (ties: stored last) among events with a value: order by
-    # (ts, seq), take each group's greatest position among valid values, read the value there.
-    order = np.lexsort((frame.seq[idx], frame.ts_us[idx]))
-    table = pa.table(columns).take(pa.array(order))
-    valid = table["v"].is_valid().to_numpy(zero_copy_only=False)
-    positions = np.arange(table.num_rows, dtype=np.int64)
-    table = table.append_column("pos", pa.array(positions, mask=~valid))
-    grouped = table.group_by(key_names, use_threads=False).aggregate([*specs, ("pos", "max")])
-    values = table["v"].take(grouped["pos_max"])  # a null position reads a null value
-    return grouped.append_column("v_last", values)
-
-
-def _as_decimal(value: Any) -> Decimal:
-    if value is None:
-        return Decimal(0)
-    return normalized(Decimal(value))
-
-
-def _rows(table: pa.Table, metric: MetricBase, keys: list[tuple[str, pa.Array, list[str]]]) -> list[dict[str, Any]]:
-    agg = metric.aggregation
-    value_col = {
-        "count": "one_sum", "unique_count": "v_count_distinct", "sum": "v_sum",
-        "max": "v_max", "min": "v_min", "latest": "v_last",
-    }[agg.value]
-    data = table.to_pydict()
-    out = []
-    for r in range(table.num_rows):
-        skipped = {code: int(data.get(f"s{code}_sum", [0] * table.num_rows)[r] or 0) for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE)}
-        if agg == Aggregation.unique_count:
-            skipped = {MISSING: skipped[MISSING]}
-        row = {
-            "key": tuple(
-                None if data[f"k{i}"][r] is None else values[int(data[f"k{i}"][r])]
-                for i, (_, _, values) in enumerate(keys)
-            ),
-            "value": _as_decimal(data[value_col][r]),
-            "events": int(data["one_sum"][r]),
-            "skip": skipped,
-        }
-        out.append(row)
-    return out
-
-
-def _result(metric: MetricBase, total: dict[str, Any] | None, groups: list[dict[str, Any]]) -> AggregateResult:
-    path = value_path(metric) or ""
-    if total is None:
-        return AggregateResult(metric.code, metric.aggregation.value, Decimal(0), 0, 0, {}, [])
-    reasons = {SKIP_REASONS[c].format(path=path): n for c, n in total["skip"].items() if n}
-    group_results = [
-        GroupResult(dict(zip(metric.group_by, g["key"])), g["value"], g["events"], sum(g["skip"].values()))
-        for g in groups
-    ]
-    group_results.sort(key=lambda g: tuple((v is None, v or "") for v in g.group.values()))
-    return AggregateResult(
-        metric.code, metric.aggregation.value, total["value"], total["events"],
-        sum(total["skip"].values()), reasons, group_results,
-    )
-
-
-def aggregate(
-    frame: EventFrame,
-    metric: MetricBase,
-    *,
-    start: datetime | int | None = None,
-    end: datetime | int | None = None,
-    customer_ids: list[str] | None = None,
-) -> AggregateResult:
-    """The metric's value over [start, end), with its groups and skipped events."""
-    idx = select(frame, metric, start=start, end=end, customer_ids=customer_ids)
-    if not len(idx):
-        return _result(metric, None, [])
-    groups: list[dict[str, Any]] = []
-    if metric.group_by:
-        keys = _key_columns(frame, metric, idx, by_customer=False)
-        groups = _rows(_reduce(frame, metric, idx, keys), metric, keys)
-        if metric.aggregation in ADDITIVE:  # the total is the groups added up: one pass, not two
-            return _result(metric, _added_up(groups), groups)
-    total = _rows(_reduce(frame, metric, idx, []), metric, [])[0]
-    return _result(metric, total, groups)
-
-
-# Aggregations whose total over all events is the sum of their group values (for max and min a
-# group without any value reads 0, so they, like unique_count and latest, get a pass of their own).
+# Aggregations whose total over all events is the sum of their group values.
 ADDITIVE = (Aggregation.count, Aggregation.sum)
 
 
-def _added_up(groups: list[dict[str, Any]]) -> dict[str, Any]:
-    value = Decimal(0)
-    for g in groups:
-        value = EXACT.add(value, g["value"])
-    skip = {code: sum(g["skip"][code] for g in groups) for code in groups[0]["skip"]}
-    return {"key": (), "value": normalized(value), "events": sum(g["events"] for g in groups), "skip": skip}
-
-
-def aggregate_by_customer(
-    frame: EventFrame,
+def aggregate(
+    events: Events,
     metric: MetricBase,
     *,
     start: datetime | int | None = None,
     end: datetime | int | None = None,
-    customer_ids: list[str] | None = None,
+    customer_ids: Sequence[str] | None = None,
+) -> AggregateResult:
+    """The metric's value over [start, end), with its groups and skipped events."""
+    return events.aggregate(metric, start=start, end=end, customer_ids=customer_ids)
+
+
+def aggregate_by_customer(
+    events: Events,
+    metric: MetricBase,
+    *,
+    start: datetime | int | None = None,
+    end: datetime | int | None = None,
+    customer_ids: Sequence[str] | None = None,
 ) -> dict[str, AggregateResult]:
     """One result per customer with matching events (customers without any are left out)."""
-    idx = select(frame, metric, start=start, end=end, customer_ids=customer_ids)
-    if not len(idx):
-        return {}
-    keys = _key_columns(frame, metric, idx, by_customer=True)
-    totals = _rows(_reduce(frame, metric, idx, keys[:1]), metric, keys[:1])
-    per_group: dict[str, list[dict[str, Any]]] = {}
-    if metric.group_by:
-        for row in _rows(_reduce(frame, metric, idx, keys), metric, keys):
-            per_group.setdefault(row["key"][0], []).append({**row, "key": row["key"][1:]})
-    return {t["key"][0]: _result(metric, t, per_group.get(t["key"][0], [])) for t in totals}
+    return events.aggregate_by_customer(metric, start=start, end=end, customer_ids=customer_ids)

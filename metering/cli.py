@@ -6,13 +6,16 @@ Bad arguments or files give one line on stderr and exit status 2, never a traceb
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from metering import aggregation, backtest, billing, ingest, invoices, metrics, store
-from metering.frame import EventFrame, from_us
+from metering.engine import Events, stored_events
+from metering.engine.columns import from_us
+from metering.engine.frame import EventFrame
 from metering.models import MetricBase
 from metering.workspace import Workspace, WorkspaceError, load_workspace, workspace_from_store
 
@@ -38,7 +41,7 @@ def parse_time(value: str, flag: str) -> int:
     return int(values[0])
 
 
-def read_event_files(paths: Sequence[str]) -> EventFrame:
+def read_event_files(paths: Sequence[str]) -> Events:
     """Events from files, without touching the store; bad rows are reported on stderr."""
     parsed = ingest.ParsedEvents()
     for path in paths:
@@ -56,10 +59,10 @@ def read_event_files(paths: Sequence[str]) -> EventFrame:
     return EventFrame.from_parsed(parsed)
 
 
-def _frame(args: argparse.Namespace) -> EventFrame:
+def _frame(args: argparse.Namespace) -> Events:
     if args.events:
         return read_event_files(args.events)
-    return EventFrame.from_store(store.make_engine())
+    return stored_events(store.make_engine())
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
@@ -77,21 +80,23 @@ def _metric(workspace: Workspace, code: str) -> MetricBase:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    parsed_files = []
-    for path in args.files:  # read every file first: an unreadable one stores nothing at all
+    opened = []
+    for path in args.files:  # open every file first: an unreadable one stores nothing at all
+        blocks = ingest.iter_events(path)
         try:
-            parsed_files.append((path, ingest.read_events(path)))
+            first = next(blocks, None)  # checks the whole file's text, reads its first block
         except ingest.UnreadableFile as exc:
             raise UsageError(f"{path}: {exc}") from None
+        opened.append((path, itertools.chain([first] if first is not None else [], blocks)))
     engine = store.make_engine()
     total = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": []}
-    for path, parsed in parsed_files:
-        result = ingest.store_parsed(engine, parsed, source=path)
+    for path, blocks in opened:
+        result = ingest.store_blocks(engine, blocks, source=path)
         for key in ("accepted", "duplicates", "rejected"):
             total[key] += getattr(result, key)
         for err in result.errors:
             row = err.to_json()
-            total["errors"].append({"file": path, **row} if len(parsed_files) > 1 else row)
+            total["errors"].append({"file": path, **row} if len(opened) > 1 else row)
     _print(total)
     return 0
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from metering import invoices as inv
 from metering.billing import EXACT, Window
-from metering.frame import EventFrame
+from metering.engine.interface import Events
 from metering.models import MetricBase
 from metering.plans import Plan
 
@@ -108,7 +108,7 @@ def compatible_groups(plans: Sequence[Plan], subscriptions: Sequence[Any] = ()) 
 
 
 def compare_plans(
-    frame: EventFrame,
+    frame: Events,
     metrics: Sequence[MetricBase],
     plans: Sequence[Plan],
     *,

@@ -11,15 +11,19 @@ nothing. Column checks are vectorized; only JSON records are looked at one by on
 from __future__ import annotations
 
 import csv
+import os
 import io
 import json
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -29,13 +33,16 @@ import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
 from metering import store
+from metering.engine import keys
+from metering.engine.batch import EventBatch, shred
+from metering.engine.batch import Path as Path_
 from metering.models import EVENT_NAME_RE
 from metering.values import JSON_NUMBER, NUMERIC_TEXT, parse_decimal
 
 REQUIRED = ("event_name", "customer_id", "timestamp")
 EVENT_FIELDS = (*REQUIRED, "idempotency_key", "properties")
 MAX_EPOCH_S = 253_402_300_800  # 10000-01-01: beyond that a number is not a timestamp
-_TS_OFFSET = 1 << 62  # keeps pre-1970 timestamps positive in keys
+_TS_OFFSET = keys.TS_OFFSET
 
 # JSON numbers are parsed as marked strings so their literal text survives (no float drift,
 # no 4300-digit int limit) and is written back verbatim in canonical JSON. The random marker
@@ -59,27 +66,50 @@ class RowError:
         return {"line": self.line, "field": self.field, "reason": self.reason}
 
 
-@dataclass
 class ParsedEvents:
-    """Valid events as parallel columns, plus one error per rejected row."""
+    """Valid events (an Arrow-backed :class:`EventBatch`), plus one error per rejected row.
 
-    event_name: list[str] = field(default_factory=list)
-    customer_id: list[str] = field(default_factory=list)
-    ts_us: list[int] = field(default_factory=list)
-    idempotency_key: list[str] = field(default_factory=list)
-    properties: list[str] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    The list views (`event_name`, `rows()`, …) are for small inputs and tests; bulk paths
+    use `batch` directly."""
+
+    def __init__(self, batch: EventBatch | None = None, errors: list[RowError] | None = None) -> None:
+        self.batch = batch if batch is not None else EventBatch.empty()
+        self.errors: list[RowError] = errors if errors is not None else []
+        self.position = 0  # bytes of the file read through this block (a file read in blocks)
 
     def __len__(self) -> int:
-        return len(self.event_name)
+        return len(self.batch)
 
-    def rows(self) -> list[store.EventRow]:
+    @property
+    def event_name(self) -> list[str]:
+        return self.batch.event_name.to_pylist()
+
+    @property
+    def customer_id(self) -> list[str]:
+        return self.batch.customer_id.to_pylist()
+
+    @property
+    def ts_us(self) -> list[int]:
+        return self.batch.ts_us.tolist()
+
+    @property
+    def idempotency_key(self) -> list[str]:
+        return self.batch.key_text().to_pylist()
+
+    @property
+    def properties(self) -> list[str]:
+        return self.batch.properties.to_pylist()
+
+    @property
+    def lines(self) -> list[int]:
+        return [] if self.batch.lines is None else self.batch.lines.tolist()
+
+    def rows(self) -> list[tuple[str, str, int, str, str]]:
         return list(zip(self.event_name, self.customer_id, self.ts_us, self.idempotency_key, self.properties))
 
     def extend(self, other: ParsedEvents) -> None:
-        for name in ("event_name", "customer_id", "ts_us", "idempotency_key", "properties", "lines", "errors"):
-            getattr(self, name).extend(getattr(other, name))
+        self.batch = EventBatch.concat([self.batch, other.batch])
+        self.errors.extend(other.errors)
 
 
 @dataclass
@@ -89,12 +119,14 @@ class ImportResult:
     rejected: int
     errors: list[RowError]
     import_id: int | None = None
+    future: int = 0  # accepted events dated after the import ran
 
     def to_json(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "future": self.future,
             "errors": [e.to_json() for e in self.errors],
         }
 
@@ -150,18 +182,11 @@ def content_keys(names: pa.Array, customers: pa.Array, ts_us: np.ndarray, proper
     """Default idempotency keys: `h:` + the UTC timestamp (hex, offset to stay positive) + a
     64-bit SipHash-2-4 of name, customer and canonical properties (pandas.util.hash_array).
 
-    Vectorized, and time-ordered so that the unique index grows at its end during a bulk import.
-    """
-    n = len(ts_us)
-    if n == 0:
+    Vectorized, and time-ordered (see metering.engine.keys for how they are compared)."""
+    if len(ts_us) == 0:
         return pa.array([], type=pa.string())
-    content = pc.binary_join_element_wise(names, customers, properties, "\x1f")
-    digest = pd.util.hash_array(content.to_numpy(zero_copy_only=False), categorize=False)
-    both = np.empty((n, 2), dtype=">u8")
-    both[:, 0] = ts_us.astype(np.int64) + _TS_OFFSET
-    both[:, 1] = digest
-    hexed = np.frombuffer(both.tobytes().hex().encode(), dtype="S32")
-    return pc.binary_join_element_wise("h:", pa.array(hexed, type=pa.binary()).cast(pa.string()), "")
+    digest = keys.content_digest(pc.binary_join_element_wise(names, customers, properties, "\x1f"))
+    return keys.content_key_text(ts_us, digest)
 
 
 def content_key(event_name: str, customer_id: str, ts_us: int, properties: str) -> str:
@@ -194,11 +219,15 @@ def parse_timestamps(raw: Sequence[Any] | pa.Array) -> tuple[np.ndarray, dict[in
     if iso.any():
         idx = np.flatnonzero(iso)
         texts = arr if iso.all() else arr.take(pa.array(idx))
-        parsed = pd.to_datetime(texts.to_pandas(), utc=True, format="ISO8601", errors="coerce")
-        ok = parsed.notna().to_numpy()
-        out[idx[ok]] = parsed[ok].dt.as_unit("us").astype("int64").to_numpy()
-        for i in idx[~ok].tolist():
-            reasons[i] = f"'{_clip(arr[i].as_py())}' is not an ISO 8601 time or Unix epoch seconds"
+        fast = _arrow_times(texts)
+        if fast is not None:
+            out[idx] = fast
+        else:
+            parsed = pd.to_datetime(texts.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+            ok = parsed.notna().to_numpy()
+            out[idx[ok]] = parsed[ok].dt.as_unit("us").astype("int64").to_numpy()
+            for i in idx[~ok].tolist():
+                reasons[i] = f"'{_clip(arr[i].as_py())}' is not an ISO 8601 time or Unix epoch seconds"
     for i in np.flatnonzero(numeric).tolist():  # epoch numbers: exact via Decimal, one by one (rare)
         seconds = parse_decimal(arr[i].as_py())
         if seconds is None or not (-MAX_EPOCH_S < seconds < MAX_EPOCH_S):
@@ -208,6 +237,16 @@ def parse_timestamps(raw: Sequence[Any] | pa.Array) -> tuple[np.ndarray, dict[in
     for i in np.flatnonzero(blank).tolist():
         reasons[i] = "timestamp is required"
     return out, reasons
+
+
+def _arrow_times(texts: pa.Array) -> np.ndarray | None:
+    """Arrow's own ISO 8601 reading (10x pandas'), when every text has a UTC offset and Arrow
+    reads them all; None otherwise (then pandas reads them, and names the bad ones). Where
+    Arrow reads a text it reads it as pandas does (tests compare them)."""
+    try:
+        return pc.cast(texts, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _clip(value: Any, width: int = 40) -> str:
@@ -233,19 +272,23 @@ def _strings(values: Sequence[Any] | pa.Array) -> pa.Array:
     return pa.array(values, type=pa.string())
 
 
+Shredded = tuple[dict[Path_, pa.Array], frozenset[Path_], bool]
+
+
 def _finish(
     names: Sequence[str] | pa.Array,
     customers: Sequence[str] | pa.Array,
     stamps: Sequence[Any] | pa.Array,
-    keys: Sequence[str] | pa.Array,
+    keys_: Sequence[str] | pa.Array,
     props: Sequence[str | None] | pa.Array,
     lines: Sequence[int] | np.ndarray,
     early: dict[int, RowError],
+    shredded: Shredded,
 ) -> ParsedEvents:
     """Vectorized checks of the columns; rows with an early (per-record) error are rejected."""
     name_a = pc.utf8_trim_whitespace(_strings(names))
     cust_a = pc.utf8_trim_whitespace(_strings(customers))
-    key_a = pc.utf8_trim_whitespace(_strings(keys))
+    key_a = pc.utf8_trim_whitespace(_strings(keys_))
     prop_a = _strings(props)
     lines = np.asarray(lines, dtype=np.int64)
     n = len(name_a)
@@ -279,23 +322,30 @@ def _finish(
             errors.append(RowError(line, "timestamp", ts_reason[i]))
         else:
             errors.append(RowError(line, "idempotency_key", f"idempotency_key is {key_len[i]} characters; at most 255"))
+    paths, null_paths, complete = shredded
     good = np.flatnonzero(~bad)
     if len(good) < n:
         take = pa.array(good)
         name_a, cust_a, key_a, prop_a = (a.take(take) for a in (name_a, cust_a, key_a, prop_a))
         ts, lines = ts[good], lines[good]
         key_len = key_len[good]
-    computed = content_keys(name_a, cust_a, ts, prop_a)
-    key_a = pc.if_else(pa.array(key_len > 0), key_a, computed)
-    return ParsedEvents(
-        event_name=name_a.to_pylist(),
-        customer_id=cust_a.to_pylist(),
-        ts_us=ts.tolist(),
-        idempotency_key=key_a.to_pylist(),
-        properties=prop_a.to_pylist(),
-        lines=lines.tolist(),
-        errors=errors,
-    )
+        paths = {p: c.take(take) for p, c in paths.items()}
+        paths = {p: c for p, c in paths.items() if c.null_count < len(c) or p in null_paths}
+    given = key_len > 0
+    k1 = np.empty(len(ts), dtype=np.uint64)
+    k2 = np.empty(len(ts), dtype=np.uint64)
+    if (~given).any():  # content keys: the digest and the timestamp are the identity
+        idx = np.flatnonzero(~given)
+        sub = (lambda a: a) if len(idx) == len(ts) else (lambda a: a.take(pa.array(idx)))
+        digest = keys.content_digest(pc.binary_join_element_wise(sub(name_a), sub(cust_a), sub(prop_a), "\x1f"))
+        k1[idx], k2[idx] = keys.content_ids(ts[idx], digest)
+        # Their text (h:…) is those two numbers: kept as null, written out when asked for.
+        key_a = pc.if_else(pa.array(given), key_a, pa.scalar(None, pa.string()))
+    if given.any():
+        idx = np.flatnonzero(given)
+        k1[idx], k2[idx] = keys.key_ids(key_a.take(pa.array(idx)) if len(idx) < len(ts) else key_a)
+    batch = EventBatch(name_a, cust_a, ts, key_a, prop_a, k1, k2, paths, null_paths, complete, lines)
+    return ParsedEvents(batch, errors)
 
 
 def _event_name_reason(value: str | None) -> str:
@@ -332,25 +382,45 @@ def _csv_header(text: str) -> list[str]:
 
 
 def parse_csv(text: str) -> ParsedEvents:
-    header = _csv_header(text)
-    fast = _read_csv_arrow(text, header)
+    header, header_lines = _csv_header_lines(text)
+    return _parse_csv_block(text.encode(), header, first_line=header_lines + 1, skip=header_lines)
+
+
+def _parse_csv_block(data: bytes, header: list[str], *, first_line: int, skip: int) -> ParsedEvents:
+    """Records of a block of CSV lines (the header's `skip` lines first, if it holds them);
+    `first_line` is the file line of the block's first record line."""
+    fast = _read_csv_arrow(data, header, skip=skip)
     if fast is not None:
         columns, n = fast
-        lines = np.arange(2, n + 2)
+        lines = np.arange(first_line, first_line + n)
         early: dict[int, RowError] = {}
+        blank = np.ones(n, dtype=bool)
+        for column in columns.values():
+            blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
+        if blank.any():  # rows of blank cells only are not rows (as the Python reader says)
+            keep = pa.array(np.flatnonzero(~blank))
+            columns = {name: column.take(keep) for name, column in columns.items()}
+            lines, n = lines[~blank], int(np.count_nonzero(~blank))
     else:
-        columns, lines, early = _read_csv_python(text, header)
+        columns, lines, early = _read_csv_python(data.decode("utf-8"), header, skip=skip, first_line=first_line)
         n = len(lines)
-    props = _csv_properties(columns, header, lines, early, n)
+    props, shredded = _csv_properties(columns, header, lines, early, n)
     empty = pa.array([""] * n, type=pa.string()) if "idempotency_key" not in columns else columns["idempotency_key"]
-    return _finish(columns["event_name"], columns["customer_id"], columns["timestamp"], empty, props, lines, early)
+    return _finish(columns["event_name"], columns["customer_id"], columns["timestamp"], empty, props, lines, early, shredded)
 
 
-def _read_csv_arrow(text: str, header: list[str]) -> tuple[dict[str, pa.Array], int] | None:
+def _csv_header_lines(text: str) -> tuple[list[str], int]:
+    """The header and how many physical lines it takes (a quoted name may span lines)."""
+    header = _csv_header(text)
+    reader = csv.reader(io.StringIO(text[: 1 << 16], newline=""))
+    next(reader)
+    return header, reader.line_num
+
+
+def _read_csv_arrow(data: bytes, header: list[str], *, skip: int = 1) -> tuple[dict[str, pa.Array], int] | None:
     """The fast path (Arrow's multi-threaded reader), taken only when each line is one record:
-    then line numbers are simply row + 2. Otherwise (blank lines, values spanning lines, rows of
+    then line numbers simply count up. Otherwise (blank lines, values spanning lines, rows of
     the wrong width) the Python reader below numbers every record exactly."""
-    data = text.encode()
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     invalid: list[int] = []
 
@@ -361,7 +431,7 @@ def _read_csv_arrow(text: str, header: list[str]) -> tuple[dict[str, pa.Array], 
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 22),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=skip, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header},
@@ -371,15 +441,19 @@ def _read_csv_arrow(text: str, header: list[str]) -> tuple[dict[str, pa.Array], 
         )
     except (pa.ArrowInvalid, ValueError):
         return None
-    if invalid or table.num_rows != lines - 1:
+    if invalid or table.num_rows != lines - skip:
         return None
     return {h: table[h].combine_chunks() for h in header}, table.num_rows
 
 
-def _read_csv_python(text: str, header: list[str]) -> tuple[dict[str, pa.Array], np.ndarray, dict[int, RowError]]:
+def _read_csv_python(
+    text: str, header: list[str], *, skip: int = 1, first_line: int = 2
+) -> tuple[dict[str, pa.Array], np.ndarray, dict[int, RowError]]:
     csv.field_size_limit(1 << 30)  # a long cell is a value, not a broken file
     reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader)
+    if skip:
+        next(reader)
+    offset = first_line - 1 - (reader.line_num if skip else 0)  # file line = offset + reader line
     width = len(header)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -387,9 +461,9 @@ def _read_csv_python(text: str, header: list[str]) -> tuple[dict[str, pa.Array],
     previous_end = reader.line_num
     try:
         for rec in reader:
-            start, previous_end = previous_end + 1, reader.line_num
+            start, previous_end = offset + previous_end + 1, reader.line_num
             if not rec or not any(cell.strip() for cell in rec):
-                continue  # blank lines are not rows
+                continue  # blank lines (and rows of blank cells only) are not rows
             if len(rec) > width:
                 early[len(rows)] = RowError(start, "row", f"row has {len(rec)} fields, the header has only {width}")
                 rec = [""] * width
@@ -398,21 +472,22 @@ def _read_csv_python(text: str, header: list[str]) -> tuple[dict[str, pa.Array],
             rows.append(rec)
             lines.append(start)
     except csv.Error as exc:
-        raise UnreadableFile(f"not a CSV file: line {reader.line_num}: {exc}") from None
+        raise UnreadableFile(f"not a CSV file: line {offset + reader.line_num}: {exc}") from None
     columns = list(zip(*rows)) if rows else [()] * width
     return {name: pa.array(list(columns[j]), type=pa.string()) for j, name in enumerate(header)}, np.asarray(lines, dtype=np.int64), early
 
 
 def _csv_properties(
     col: dict[str, pa.Array], header: list[str], lines: np.ndarray, early: dict[int, RowError], n: int
-) -> pa.Array:
+) -> tuple[pa.Array, Shredded]:
     extra = sorted(h for h in header if h not in EVENT_FIELDS and h)
     if "properties" not in col:
-        return _vector_properties(col, extra, n)
+        return _csv_columns(col, extra, n)
     # A properties column needs each cell parsed: the object is the base, other columns on top.
     cells = col["properties"].to_pylist()
     extras = {name: col[name].to_pylist() for name in extra}
     out: list[str | None] = []
+    objects: list[dict[str, Any] | None] = []
     for i in range(n):
         cell = cells[i].strip()
         base: Any = {}
@@ -422,44 +497,99 @@ def _csv_properties(
             except ValueError as exc:
                 early.setdefault(i, RowError(int(lines[i]), "properties", f"not valid JSON: {_clip(exc, 80)}"))
                 out.append(None)
+                objects.append(None)
+                continue
+            except RecursionError:
+                early.setdefault(i, RowError(int(lines[i]), "properties", _TOO_DEEP))
+                out.append(None)
+                objects.append(None)
                 continue
             if not isinstance(base, dict):
                 early.setdefault(i, RowError(int(lines[i]), "properties", 'must be a JSON object such as {"model": "gpt-4o"}'))
                 out.append(None)
+                objects.append(None)
+                continue
+            if _too_deep(base):
+                early.setdefault(i, RowError(int(lines[i]), "properties", _TOO_DEEP))
+                out.append(None)
+                objects.append(None)
                 continue
         for name in extra:
             value = extras[name][i]
             if value != "":
                 base[name] = _mark(value) if _JSON_NUMBER_FULL.match(value) else value
         out.append(canonical_json(base))
-    return pa.array(out, type=pa.string())
+        objects.append(base)
+    return pa.array(out, type=pa.string()), shred(objects)
+
+
+def _csv_columns(col: dict[str, pa.Array], extra: list[str], n: int) -> tuple[pa.Array, Shredded]:
+    """Canonical JSON objects from the extra columns, and the columns themselves as the
+    shredded properties (each cell's text form is the cell: a number by its literal, the
+    integer -0 as 0; an empty cell is a missing value), built column-wise.
+
+    Cells repeat a lot (models, regions, amounts): each column is dictionary-encoded once and
+    its JSON fragment (`"name":value`) is written per distinct value, then taken per row."""
+    if not extra:
+        return pa.array(["{}"] * n, type=pa.string()), ({}, frozenset(), True)
+    fragments: list[pa.Array] = []
+    paths: dict[Path_, pa.Array] = {}
+    for name in extra:
+        encoded = pc.dictionary_encode(col[name])
+        values: list[str] = encoded.dictionary.to_pylist()
+        # Each present fragment starts with a comma (the leading one is cut below); an empty
+        # cell is "" (Arrow's null-skipping join would drop rows, so no nulls here).
+        key = "," + json.dumps(name, ensure_ascii=False) + ":"
+        if len(values) > max(4096, n // 4):
+            fragments.append(_vector_fragment(col[name], key))  # mostly distinct cells: no gain per value
+        else:
+            frags = ["" if v == "" else key + (v if _JSON_NUMBER_FULL.match(v) else json.dumps(v, ensure_ascii=False)) for v in values]
+            fragments.append(pa.array(frags, type=pa.string()).take(encoded.indices))
+        texts = [None if v == "" else ("0" if v == "-0" else v) for v in values]
+        indices = encoded.indices
+        if "" in values:
+            indices = pc.if_else(pc.equal(indices, values.index("")), pa.scalar(None, indices.type), indices)
+        text = pa.DictionaryArray.from_arrays(indices, pa.array(texts, type=pa.string()))
+        if text.null_count < n:
+            paths[(name,)] = text
+    body = pc.utf8_slice_codeunits(fragments[0] if len(fragments) == 1 else pc.binary_join_element_wise(*fragments, ""), 1)
+    return pc.binary_join_element_wise("{", body, "}", ""), (paths, frozenset(), True)
+
+
+def _vector_fragment(cell: pa.Array, key: str) -> pa.Array:
+    """`,"name":value` per cell, column-wise ("" for an empty cell)."""
+    n = len(cell)
+    numeric = _matches(cell, f"^{JSON_NUMBER}$")
+    value = pc.if_else(numeric, cell, pc.binary_join_element_wise('"', cell, '"', ""))
+    needs_escape = _matches(cell, r'["\\\x00-\x1f]')
+    if pc.any(needs_escape).as_py():  # quotes, backslashes, control characters: rare
+        idx = np.flatnonzero(needs_escape.to_numpy(zero_copy_only=False))
+        escaped = [json.dumps(v, ensure_ascii=False) for v in cell.take(pa.array(idx)).to_pylist()]
+        mask = np.zeros(n, dtype=bool)
+        mask[idx] = True
+        value = pc.replace_with_mask(value, pa.array(mask), pa.array(escaped, type=pa.string()))
+    return pc.if_else(pc.equal(cell, ""), "", pc.binary_join_element_wise(key, value, ""))
+
+
+MAX_NESTING = 64  # deeper objects/arrays are refused at intake (no reader needs to recurse further)
+_TOO_DEEP = f"properties nest objects or arrays more than {MAX_NESTING} levels deep"
+
+
+def _too_deep(value: Any) -> bool:
+    """True when the value nests more than MAX_NESTING levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+    return False
 
 
 _JSON_NUMBER_FULL = re.compile(rf"^{JSON_NUMBER}$")
-
-
-def _vector_properties(col: dict[str, pa.Array], extra: list[str], n: int) -> pa.Array:
-    """Canonical JSON objects from the extra columns, built column-wise (no per-row loop)."""
-    if not extra:
-        return pa.array(["{}"] * n, type=pa.string())
-    fragments = []
-    for name in extra:
-        cell = col[name]
-        numeric = _matches(cell, f"^{JSON_NUMBER}$")
-        value = pc.if_else(numeric, cell, pc.binary_join_element_wise('"', cell, '"', ""))
-        needs_escape = _matches(cell, r'["\\\x00-\x1f]')
-        if pc.any(needs_escape).as_py():  # quotes, backslashes, control characters: rare
-            idx = np.flatnonzero(needs_escape.to_numpy(zero_copy_only=False))
-            escaped = [json.dumps(v, ensure_ascii=False) for v in cell.take(pa.array(idx)).to_pylist()]
-            mask = np.zeros(n, dtype=bool)
-            mask[idx] = True
-            value = pc.replace_with_mask(value, pa.array(mask), pa.array(escaped, type=pa.string()))
-        key = "," + json.dumps(name, ensure_ascii=False) + ":"
-        # An empty cell is left out. Each present fragment starts with a comma; the leading
-        # one is cut below. (Arrow's null-skipping join drops all-null rows, so no nulls here.)
-        fragments.append(pc.if_else(pc.equal(cell, ""), "", pc.binary_join_element_wise(key, value, "")))
-    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*fragments, ""), 1)
-    return pc.binary_join_element_wise("{", body, "}", "")
 
 
 # --------------------------------------------------------------------------- JSON / JSON Lines
@@ -472,20 +602,26 @@ def parse_records(records: Iterable[tuple[int, Any]]) -> ParsedEvents:
     stamps: list[str] = []
     keys: list[str] = []
     props: list[str | None] = []
+    objects: list[dict[str, Any] | None] = []
     lines: list[int] = []
     early: dict[int, RowError] = {}
     for i, (line, obj) in enumerate(records):
         lines.append(line)
         problem = None
+        exact: dict[str, Any] | None = None
         try:
             obj = _plain(obj) if not _already_exact(obj) else obj
-            name, cust, stamp, key, prop = _record_fields(obj)
+            name, cust, stamp, key, prop, exact = _record_fields(obj)
         except _BadField as bad:
             problem = RowError(line, bad.field, bad.reason)
             name = cust = stamp = key = ""
             prop = None
         except ValueError as exc:
             problem = RowError(line, "properties", str(exc))
+            name = cust = stamp = key = ""
+            prop = None
+        except RecursionError:
+            problem = RowError(line, "properties", _TOO_DEEP)
             name = cust = stamp = key = ""
             prop = None
         if problem is not None:
@@ -495,7 +631,8 @@ def parse_records(records: Iterable[tuple[int, Any]]) -> ParsedEvents:
         stamps.append(stamp)
         keys.append(key)
         props.append(prop)
-    return _finish(names, customers, stamps, keys, props, lines, early)
+        objects.append(exact)
+    return _finish(names, customers, stamps, keys, props, lines, early, shred(objects))
 
 
 def _already_exact(obj: Any) -> bool:
@@ -520,7 +657,7 @@ class _BadField(Exception):
         self.reason = reason
 
 
-def _record_fields(obj: Any) -> tuple[str, str, str, str, str]:
+def _record_fields(obj: Any) -> tuple[str, str, str, str, str, dict[str, Any]]:
     if not isinstance(obj, dict):
         raise _BadField("event", "each event must be a JSON object")
     unknown = sorted(set(obj) - set(EVENT_FIELDS))
@@ -553,20 +690,24 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str]:
         prop = {}
     if not isinstance(prop, dict):
         raise _BadField("properties", "properties must be a JSON object")
+    if _too_deep(prop):
+        raise _BadField("properties", _TOO_DEEP)
     fields = (obj["event_name"].strip(), obj["customer_id"].strip(), stamp.strip(), key.strip(), canonical_json(prop))
     for name, value in zip(("event_name", "customer_id", "timestamp", "idempotency_key", "properties"), fields):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:  # a JSON escape such as "\ud800": valid syntax, not text
             raise _BadField(name, "contains an invalid \\u escape (a lone UTF-16 surrogate)") from None
-    return fields
+    return (*fields, prop)
 
 
-def parse_jsonl(text: str) -> ParsedEvents:
+def parse_jsonl(text: str, *, first_line: int = 1, whole: bool = True) -> ParsedEvents:
+    """JSON Lines; `first_line` numbers the text's first line. With `whole` (the text is the
+    whole file), a text without one readable line is an unreadable file."""
     records: list[tuple[int, Any]] = []
     bad: list[RowError] = []
     # Split on \n only: U+2028, U+2029 and U+0085 are legal inside JSON strings.
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    for line_no, line in enumerate(text.split("\n"), start=first_line):
         line = line.removesuffix("\r")
         if not line.strip():
             continue
@@ -574,7 +715,9 @@ def parse_jsonl(text: str) -> ParsedEvents:
             records.append((line_no, loads_exact(line)))
         except ValueError as exc:
             bad.append(RowError(line_no, "event", f"not valid JSON: {_clip(exc, 80)}"))
-    if records == [] and bad and len(bad) == sum(1 for ln in text.split("\n") if ln.strip()):
+        except RecursionError:
+            bad.append(RowError(line_no, "properties", _TOO_DEEP))
+    if whole and records == [] and bad and len(bad) == sum(1 for ln in text.split("\n") if ln.strip()):
         raise UnreadableFile(f"not JSON Lines: line {bad[0].line}: {bad[0].reason}")
     parsed = parse_records(records)
     parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)
@@ -586,6 +729,8 @@ def parse_json_array(text: str) -> ParsedEvents:
         data = loads_exact(text)
     except ValueError as exc:
         raise UnreadableFile(f"not valid JSON: {_clip(exc, 120)}") from None
+    except RecursionError:  # some element nests too deeply: read the elements one by one
+        return _parse_json_elements(text)
     start = len(text) - len(text.lstrip())  # where the document's value begins
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]
@@ -599,6 +744,42 @@ def parse_json_array(text: str) -> ParsedEvents:
 
 
 _EVENTS_ARRAY = re.compile(r'^\s*\{.*?"events"\s*:\s*\[', re.DOTALL)
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def _parse_json_elements(text: str) -> ParsedEvents:
+    """A JSON array (or {"events": [...]}) whose elements are read one at a time, so that an
+    element nesting too deeply is that element's error, not the file's (a scan of the
+    document's brackets and strings finds where each element starts and ends)."""
+    found = _EVENTS_ARRAY.search(text)
+    start = found.end() - 1 if found else len(text) - len(text.lstrip())
+    if not text.startswith("[", start):
+        raise UnreadableFile("a JSON file must hold an array of event objects")
+    depth, begin = 0, start + 1
+    records: list[tuple[int, Any]] = []
+    bad: list[RowError] = []
+    for match in _TOKEN.finditer(text, start):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+        elif token in "]}":
+            depth -= 1
+        if (token == "," and depth == 1) or depth == 0:
+            element = text[begin:match.start()]
+            if element.strip():
+                line = 1 + text.count("\n", 0, begin + len(element) - len(element.lstrip()))
+                try:
+                    records.append((line, loads_exact(element)))
+                except RecursionError:
+                    bad.append(RowError(line, "properties", _TOO_DEEP))
+                except ValueError as exc:
+                    raise UnreadableFile(f"not valid JSON: line {line}: {_clip(exc, 120)}") from None
+            begin = match.end()
+            if depth == 0:
+                break
+    parsed = parse_records(records)
+    parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)
+    return parsed
 
 
 def _element_lines(text: str, start: int, count: int) -> list[int]:
@@ -621,51 +802,223 @@ def _element_lines(text: str, start: int, count: int) -> list[int]:
 # --------------------------------------------------------------------------- files
 
 
+# A file is read and stored this much at a time: memory stays bounded whatever the file's size
+# (METERING_IMPORT_BLOCK_MB changes it: smaller uses less memory, larger makes fewer segments).
+CHUNK_BYTES = int(float(os.environ.get("METERING_IMPORT_BLOCK_MB", "32")) * (1 << 20))
+
+
 def read_events(source: str | Path | bytes, *, name: str | None = None) -> ParsedEvents:
-    """Parse a file (path or bytes) by its name's extension, else by its first character."""
+    """Parse a whole file (path or bytes) by its name's extension, else by its first character."""
+    parsed = ParsedEvents()
+    for chunk in iter_events(source, name=name):
+        parsed.extend(chunk)
+    return parsed
+
+
+def iter_events(
+    source: str | Path | bytes, *, name: str | None = None, chunk_bytes: int | None = None
+) -> Iterator[ParsedEvents]:
+    """A file's events a block at a time (CSV and JSON Lines stream; a JSON document is read
+    whole). Raises UnreadableFile before the first block when the file cannot be read at all,
+    so a caller that stores blocks as they come stores nothing from such a file."""
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    opened = _open(source, label)
+    with opened as stream:
+        head = _check_text(stream, label)  # the whole file is valid UTF-8 without NUL bytes
+        suffix = Path(label).suffix.lower()
+        stripped = head.lstrip()
+        if suffix in (".jsonl", ".ndjson") or (suffix not in (".csv", ".txt", ".json") and stripped.startswith("{")):
+            yield from _jsonl_blocks(stream, chunk_bytes)
+            return
+        if suffix == ".json" or (suffix not in (".csv", ".txt") and stripped.startswith("[")):
+            parsed = parse_json_array(_read_all(stream))
+            parsed.position = stream.tell()
+            yield parsed
+            return
+        if not stripped:
+            raise UnreadableFile(f"{label} is empty")
+        yield from _csv_blocks(stream, head, chunk_bytes)
+
+
+def _open(source: str | Path | bytes, label: str) -> IO[bytes]:
     if isinstance(source, bytes):
-        data = source
-    else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise UnreadableFile(f"cannot read {label}: {exc.strerror or exc}") from None
+        return io.BytesIO(source)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{label} is not UTF-8 text (byte {exc.start})") from None
-    if "\x00" in text:
-        raise UnreadableFile(f"{label} is not a text file (it contains NUL bytes)")
-    suffix = Path(label).suffix.lower()
-    stripped = text.lstrip()
-    if suffix in (".jsonl", ".ndjson"):
-        return parse_jsonl(text)
-    if suffix == ".json" or (suffix not in (".csv", ".txt") and stripped.startswith("[")):
-        return parse_json_array(text)
-    if suffix not in (".csv", ".txt") and stripped.startswith("{"):
-        return parse_jsonl(text)
-    if not stripped:
-        raise UnreadableFile(f"{label} is empty")
-    return parse_csv(text)
+        return open(source, "rb")  # noqa: SIM115 - closed by iter_events
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {label}: {exc.strerror or exc}") from None
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _check_text(stream: IO[bytes], label: str) -> str:
+    """Read the stream once to check it is UTF-8 text without NUL bytes; return its first 64 KiB
+    as text and leave the stream at the first byte after a BOM."""
+    offset = 0
+    carry = b""
+    head = b""
+    while True:
+        block = stream.read(16 << 20)
+        if not block:
+            break
+        if not head:
+            head = block[: 1 << 16]
+        data = carry + block
+        cut = _utf8_boundary(data)
+        try:
+            data[:cut].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"{label} is not UTF-8 text (byte {offset - len(carry) + exc.start})") from None
+        if b"\x00" in block:
+            raise UnreadableFile(f"{label} is not a text file (it contains NUL bytes)")
+        carry = data[cut:]
+        offset += len(block)
+    if carry:
+        try:
+            carry.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"{label} is not UTF-8 text (byte {offset - len(carry) + exc.start})") from None
+    bom = head.startswith(_BOM)
+    stream.seek(len(_BOM) if bom else 0)
+    head = head[len(_BOM):] if bom else head
+    return head[: _utf8_boundary(head)].decode("utf-8")
+
+
+def _utf8_boundary(data: bytes) -> int:
+    """The length of `data` without a UTF-8 sequence cut off at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data) if back == 1 else len(data) - back + 1
+        if byte >= 0xC0:  # a lead byte: complete if its sequence fits
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) if back >= need else len(data) - back
+    return len(data)
+
+
+def _read_all(stream: IO[bytes]) -> str:
+    return stream.read().decode("utf-8")
+
+
+def _line_blocks(stream: IO[bytes], chunk_bytes: int, *, csv_quotes: bool) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of whole lines with the number of the block's first line and the file position
+    after the block. For CSV a block ends only where the quotes are balanced (a quoted value
+    may hold line breaks)."""
+    line = 1
+    carry = b""
+    position = stream.tell()
+    while True:
+        block = stream.read(chunk_bytes)
+        data = carry + block
+        if not block:
+            if data:
+                yield data, line, position + len(data)
+            return
+        cut = _block_end(data, csv_quotes)
+        if cut <= 0:
+            carry = data
+            continue
+        out, carry = data[:cut], data[cut:]
+        position += len(out)
+        yield out, line, position
+        line += out.count(b"\n")
+
+
+def _block_end(data: bytes, csv_quotes: bool) -> int:
+    cut = data.rfind(b"\n") + 1
+    if not csv_quotes or cut == 0 or data.count(b'"', 0, cut) % 2 == 0:
+        return cut
+    # Odd quotes before the last line break: end at the last break outside quotes.
+    arr = np.frombuffer(data, dtype=np.uint8)
+    inside = np.bitwise_xor.accumulate(arr == 34, dtype=np.uint8)
+    breaks = np.flatnonzero((arr == 10) & (inside == 0))
+    return int(breaks[-1]) + 1 if len(breaks) else 0
+
+
+PARSE_THREADS = 2  # CSV blocks parsed at once (Arrow's kernels run without the GIL)
+
+
+def _csv_blocks(stream: IO[bytes], head: str, chunk_bytes: int) -> Iterator[ParsedEvents]:
+    """Parsed blocks in file order; the next blocks are parsed on other threads while the
+    caller stores this one (at most PARSE_THREADS blocks ahead, so memory stays bounded)."""
+    header, header_lines = _csv_header_lines(head)
+
+    def parse(data: bytes, line: int, position: int, first: bool) -> ParsedEvents:
+        skip = header_lines if first else 0
+        parsed = _parse_csv_block(data, header, first_line=line + skip, skip=skip)
+        parsed.position = position
+        return parsed
+
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="metering-parse") as pool:
+        ahead: deque[Future[ParsedEvents]] = deque()
+        try:
+            for i, (data, line, position) in enumerate(_line_blocks(stream, chunk_bytes, csv_quotes=True)):
+                ahead.append(pool.submit(parse, data, line, position, i == 0))
+                if len(ahead) >= PARSE_THREADS:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _jsonl_blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[ParsedEvents]:
+    first = True
+    for data, line, position in _line_blocks(stream, chunk_bytes, csv_quotes=False):
+        parsed = parse_jsonl(data.decode("utf-8"), first_line=line, whole=first and len(data) < chunk_bytes)
+        parsed.position = position
+        yield parsed
+        first = False
 
 
 def store_parsed(engine: Engine, parsed: ParsedEvents, *, source: str) -> ImportResult:
-    import_id = store.new_import(engine, source)
-    added = store.insert_events(engine, parsed.rows(), import_id=import_id)
-    result = ImportResult(
-        accepted=added,
-        duplicates=len(parsed) - added,
-        rejected=len(parsed.errors),
-        errors=sorted(parsed.errors, key=lambda e: e.line),
-        import_id=import_id,
+    """Store events already read as one import (one batch: whole or not at all)."""
+    return store_blocks(engine, [parsed], source=source)
+
+
+def store_blocks(
+    engine: Engine,
+    blocks: Iterable[ParsedEvents],
+    *,
+    source: str,
+    on_block: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Store blocks of events as one import, each block one batch (a crash keeps whole blocks).
+
+    The import record is created when the first block is ready (an unreadable file stores
+    nothing, not even a record) and finished with the counts at the end; `on_block(events
+    read, bytes of the file read)` hears about each block."""
+    import_id: int | None = None
+    added = read = future = 0
+    errors: list[RowError] = []
+    now_us = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+    for parsed in blocks:
+        if import_id is None:
+            import_id = store.new_import(engine, source)
+        # The import's counts change in the same transaction as its events: right after a crash.
+        stored = store.events(engine).store(
+            parsed.batch, import_id=import_id, rejected=len(parsed.errors), future_after_us=now_us
+        )
+        added += stored.added
+        future += stored.future
+        read += len(parsed)
+        errors.extend(parsed.errors)
+        if on_block is not None:
+            on_block(read, parsed.position)
+    if import_id is None:
+        import_id = store.new_import(engine, source)
+    store.finish_import(engine, import_id)
+    return ImportResult(
+        accepted=added, duplicates=read - added, rejected=len(errors),
+        errors=sorted(errors, key=lambda e: e.line), import_id=import_id, future=future,
     )
-    store.finish_import(engine, import_id, accepted=result.accepted, duplicates=result.duplicates, rejected=result.rejected)
-    return result
 
 
 def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None = None) -> ImportResult:
-    """Read and store one file; raises UnreadableFile (storing nothing) if it cannot be read."""
-    parsed = read_events(source, name=name)
+    """Read and store one file a block at a time; raises UnreadableFile (storing nothing) if it
+    cannot be read at all."""
     label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
-    return store_parsed(engine, parsed, source=label)
+    return store_blocks(engine, iter_events(source, name=name), source=label)

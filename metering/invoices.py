@@ -51,7 +51,7 @@ from typing import Any
 
 from metering import billing
 from metering.billing import EXACT, PeriodUsage, Schedule, Window, decimal_text, iso
-from metering.frame import EventFrame
+from metering.engine.interface import Events
 from metering.models import MetricBase, MetricType
 from metering.money import format_money, minor_units, round_money
 from metering.periods import parse_subscription_start
@@ -278,7 +278,7 @@ def _sub_fields(sub: Any) -> tuple[str, str, Any]:
 
 
 def assignments(
-    frame: EventFrame,
+    frame: Events,
     *,
     plans: Mapping[str, Plan] | Sequence[Plan],
     subscriptions: Iterable[Any],
@@ -310,7 +310,7 @@ def assignments(
         if plan is None:
             known = ", ".join(sorted(by_code)) or "none"
             raise InvoiceError(f"plan '{plan_code}' is not in the workspace (plans: {known})")
-        customers = sorted(frame.customers.values)
+        customers = frame.customer_ids()
         if customer_id is not None:
             if customer_id not in customers and customer_id not in subs:
                 raise InvoiceError(f"customer '{customer_id}' has no events and no subscription")
@@ -333,7 +333,7 @@ def assignments(
 
 
 def invoices_for(
-    frame: EventFrame,
+    frame: Events,
     metrics: Mapping[str, MetricBase] | Sequence[MetricBase],
     billed: Sequence[Assignment],
     *,
@@ -469,7 +469,7 @@ def to_csv(invoices: Sequence[Invoice], *, summary: bool = False) -> str:
 
 
 def run(
-    frame: EventFrame,
+    frame: Events,
     workspace: Any,
     *,
     plan_code: str | None = None,

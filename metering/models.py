@@ -227,6 +227,8 @@ class ImportBatch(SQLModel, table=True):
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    future: int = 0  # accepted events dated after the import (a file may hold them)
+    finished_at: datetime | None = None  # None: still running, or interrupted (see store)
 
 
 # SQLite only auto-numbers an INTEGER PRIMARY KEY (the rowid); PostgreSQL gets a bigint.
@@ -234,8 +236,9 @@ _ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Event(SQLModel, table=True):
-    """A stored usage event. `ts_us` is UTC epoch microseconds: exact, compact and fast to load;
-    `properties` is canonical JSON text (sorted keys, number literals kept exactly)."""
+    """A recently stored usage event, waiting to be moved into a columnar segment (see
+    metering.engine.store). `ts_us` is UTC epoch microseconds; `properties` is canonical JSON
+    text (sorted keys, number literals kept exactly); `seq` is its place in store order."""
 
     __tablename__ = "event"
     # Only the unique idempotency key is indexed: previews, invoices and the API read the
@@ -249,6 +252,7 @@ class Event(SQLModel, table=True):
     # No index on import_id: it is only read to delete one import (a scan is fine there), and
     # every index costs time on each bulk insert.
     import_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class StoreState(SQLModel, table=True):
@@ -257,5 +261,7 @@ class StoreState(SQLModel, table=True):
 
     __tablename__ = "store_state"
     id: int = Field(default=1, primary_key=True)
-    events: int = 0  # rows in `event`
+    events: int = 0  # stored events (segments and `event` rows)
     generation: int = 0  # bumped by every delete
+    next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))  # store order
+    compactions: int = 0  # bumped when `event` rows move into a segment

@@ -28,12 +28,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, ingest, metrics, snippets
 from metering.aggregation import SKIP_REASONS, AggregateResult, value_path
-from metering.frame import OK, EventFrame, from_us, to_us
+from metering.engine.batch import exact_text_form, parse_properties
+from metering.engine.columns import OK, from_us, numbers, to_us
+from metering.engine.frame import EventFrame
+from metering.engine.interface import Events, Explanation
 from metering.models import Aggregation, MetricBase, MetricCreate, MetricType
 from metering.values import lookup, normalized, parse_decimal, to_decimal
 
@@ -44,7 +46,7 @@ WINDOWS: dict[str, str] = {"all": "All time", "30d": "Last 30 days"}
 WINDOW_DAYS = {"30d": 30}
 
 # What is derived from one frame (suggestions, calculations), dropped with the frame.
-_SEEN: weakref.WeakKeyDictionary[EventFrame, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_SEEN: weakref.WeakKeyDictionary[Events, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 # Fields a preview can do without: the calculation reads none of them.
 _PREVIEW_FILLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -243,47 +245,30 @@ class Calculation:
     window: Window
 
 
-def _first_distinct(codes: np.ndarray, k: int) -> np.ndarray:
-    """The first k distinct non-missing codes in order of appearance (reads a prefix first)."""
-    valid = codes[codes >= 0]
-    prefix = 1024
-    while True:
-        firsts = pd.unique(valid[:prefix])
-        if len(firsts) >= k or prefix >= len(valid):
-            return firsts[:k]
-        prefix *= 8
-
-
-def _formula(frame: EventFrame, metric: MetricBase, idx: np.ndarray, result: AggregateResult, k: int) -> str:
+def _formula(metric: MetricBase, found: Explanation) -> str:
     agg = metric.aggregation
+    result = found.result
     events = plural(result.events, "event")
     if agg == Aggregation.count:
         return events
     path = value_path(metric)
     assert path is not None
-    column = frame.path(path)
     if agg == Aggregation.unique_count:
-        firsts = _first_distinct(column.text.codes[idx], k)
-        shown = [column.text.values[int(c)] for c in firsts]
+        shown = found.first_distinct
         more = ", …" if result.value > len(shown) else ""
         listed = f": {', '.join(shown)}{more}" if shown else ""
         word = "value" if result.value == 1 else "values"
         return f"{fmt(result.value)} distinct {path} {word} among {events}{listed}"
-    ok = idx[column.status[idx] == OK]
-    if not len(ok):
-        return f"no numeric {path} value among {events} = 0"
     if agg == Aggregation.latest:
-        ts = frame.ts_us[ok]
-        newest = ts.max()
-        tied = ok[ts == newest]
-        j = int(tied[np.argmax(frame.seq[tied])])  # ties: the one stored last
-        customer = frame.customers.values[int(frame.customers.codes[j])]
-        return f"latest ({_when(int(newest))}, {customer}) = {fmt(result.value)} among {events}"
-    shown = [fmt(normalized(v)) for v in column.number.take(pa.array(ok[:k])).to_pylist()]
-    more = len(ok) > k
+        if found.latest_ts is None:
+            return f"no numeric {path} value among {events} = 0"
+        return f"latest ({_when(found.latest_ts)}, {found.latest_customer}) = {fmt(result.value)} among {events}"
+    if not found.first_values:
+        return f"no numeric {path} value among {events} = 0"
+    shown = [fmt(v) for v in found.first_values]
     if agg == Aggregation.sum:
-        return f"{' + '.join(shown)}{' + …' if more else ''} = {fmt(result.value)} over {events}"
-    return f"{agg.value}({', '.join(shown)}{', …' if more else ''}) = {fmt(result.value)} over {events}"
+        return f"{' + '.join(shown)}{' + …' if found.more_values else ''} = {fmt(result.value)} over {events}"
+    return f"{agg.value}({', '.join(shown)}{', …' if found.more_values else ''}) = {fmt(result.value)} over {events}"
 
 
 def _skipped_text(result: AggregateResult) -> str | None:
@@ -299,24 +284,11 @@ def _groups(result: AggregateResult, top: int) -> tuple[list[GroupRow], int]:
     return rows, max(len(ordered) - top, 0)
 
 
-def _aggregate_at(frame: EventFrame, metric: MetricBase, idx: np.ndarray) -> AggregateResult:
-    """`aggregation.aggregate` on events already selected (`idx` from `aggregation.select`),
-    so the preview selects once; the same reductions, so the same numbers (tests compare)."""
-    if not len(idx):
-        return aggregation._result(metric, None, [])
-    total = aggregation._rows(aggregation._reduce(frame, metric, idx, []), metric, [])[0]
-    groups: list[dict[str, Any]] = []
-    if metric.group_by:
-        keys = aggregation._key_columns(frame, metric, idx, by_customer=False)
-        groups = aggregation._rows(aggregation._reduce(frame, metric, idx, keys), metric, keys)
-    return aggregation._result(metric, total, groups)
-
-
 _CALCULATIONS = 32  # calculations kept per frame: a change that does not touch the metric is free
 
 
 def calculate(
-    frame: EventFrame,
+    frame: Events,
     metric: MetricBase,
     *,
     window_key: str = "all",
@@ -345,27 +317,25 @@ def calculate(
     return calc
 
 
-def forget_calculations(frame: EventFrame) -> None:
+def forget_calculations(frame: Events) -> None:
     """Drop the kept calculations of a frame (benchmarks time the real work)."""
     _SEEN.get(frame, {}).pop("calculations", None)
 
 
-def _calculate(frame: EventFrame, metric: MetricBase, win: Window, *, now: datetime | None, k: int, top: int) -> Calculation:
-    idx = aggregation.select(frame, metric, start=win.start_us, end=win.end_us)
-    if len(idx):
+def _calculate(events: Events, metric: MetricBase, win: Window, *, now: datetime | None, k: int, top: int) -> Calculation:
+    found = events.explain(metric, start=win.start_us, end=win.end_us, k=k)
+    if found.result.events:
         source: Literal["events", "example"] = "events"
-        used = frame
-        note = f"on {plural(len(idx), 'stored event')} named {metric.event_name} · {win.label}"
+        note = f"on {plural(found.result.events, 'stored event')} named {metric.event_name} · {win.label}"
     else:
         source = "example"
-        used = example_frame(metric, now=now)
-        idx = aggregation.select(used, metric)
+        found = example_frame(metric, now=now).explain(metric, k=k)
         note = f"on example values: no stored {metric.event_name} event matches in this window ({win.label})"
-    result = _aggregate_at(used, metric, idx)
+    result = found.result
     groups, more = _groups(result, top)
     return Calculation(
         source=source,
-        formula=_formula(used, metric, idx, result, k),
+        formula=_formula(metric, found),
         value=result.value,
         value_text=fmt(result.value),
         events=result.events,
@@ -397,7 +367,7 @@ def group_table(calc: Calculation) -> pd.DataFrame:
 # --------------------------------------------------------------------------- what the store holds
 
 
-def _memo(frame: EventFrame, key: Any, build: Callable[[], Any]) -> Any:
+def _memo(frame: Events, key: Any, build: Callable[[], Any]) -> Any:
     cache = _SEEN.setdefault(frame, {})
     if key not in cache:
         cache[key] = build()
@@ -423,49 +393,35 @@ def _flatten(props: dict[str, Any], prefix: str = "", depth: int = 0) -> list[tu
     return out
 
 
-def seen_paths(frame: EventFrame, event_name: str | None = None, *, sample: int = 2000) -> list[SeenPath]:
+def seen_paths(frame: Events, event_name: str | None = None, *, sample: int = 2000) -> list[SeenPath]:
     """Property paths seen in stored events (of `event_name` when it has any), most common
     first, from the first `sample` of them; `numeric` marks paths fit for a value property."""
 
     def build() -> list[SeenPath]:
-        idx = np.zeros(0, dtype=np.int64)
-        if event_name:
-            codes = frame.event_names.codes_of([event_name])
-            if len(codes):
-                idx = np.flatnonzero(frame.event_names.codes == codes[0])[:sample]
-        if not len(idx):
-            step = max(1, len(frame) // sample)
-            idx = np.arange(0, len(frame), step)[:sample]
+        texts = frame.sample_properties(event_name, sample)
         counts: dict[str, int] = {}
         numeric: dict[str, bool] = {}
         examples: dict[str, str] = {}
-        for i in idx.tolist():
-            for path, value in _flatten(frame.props[i]):
+        for props in parse_properties(texts):
+            for path, value in _flatten(props or {}):
                 counts[path] = counts.get(path, 0) + 1
-                is_num = value is not None and not isinstance(value, (bool, dict, list)) and (
-                    isinstance(value, int) or parse_decimal(str(value)) is not None
-                )
+                is_num = isinstance(value, str) and (ingest.is_number(value) or parse_decimal(value) is not None)
                 numeric[path] = numeric.get(path, True) and is_num
-                examples.setdefault(path, str(value))
-        total = max(len(idx), 1)
+                examples.setdefault(path, str(exact_text_form(value)))
+        total = max(len(texts), 1)
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return [SeenPath(p, n / total, numeric[p], examples[p]) for p, n in ordered]
 
     return _memo(frame, ("paths", event_name, sample), build)
 
 
-def event_name_counts(frame: EventFrame) -> list[tuple[str, int]]:
+def event_name_counts(frame: Events) -> list[tuple[str, int]]:
     """Stored event names with their number of events, most events first."""
 
-    def build() -> list[tuple[str, int]]:
-        counts = np.bincount(frame.event_names.codes[frame.event_names.codes >= 0], minlength=len(frame.event_names.values))
-        pairs = [(name, int(n)) for name, n in zip(frame.event_names.values, counts) if n]
-        return sorted(pairs, key=lambda p: (-p[1], p[0]))
-
-    return _memo(frame, "names", build)
+    return _memo(frame, "names", frame.event_name_counts)
 
 
-def events_named(frame: EventFrame, event_name: str) -> int:
+def events_named(frame: Events, event_name: str) -> int:
     return dict(event_name_counts(frame)).get(event_name, 0)
 
 
@@ -485,7 +441,7 @@ class EditorPreview:
 
 def editor_preview(
     engine: Engine | None,
-    frame: EventFrame,
+    frame: Events,
     data: dict[str, Any],
     *,
     current_code: str | None = None,
@@ -551,27 +507,28 @@ def compare(before: AggregateResult, after: AggregateResult, *, unit: str = "") 
 
 def why_not_counted(metric: MetricBase, parsed: ingest.ParsedEvents) -> list[str]:
     """Why the (one) parsed event adds nothing to the metric's value, by the engine's rules."""
-    one = EventFrame.from_parsed(parsed)
-    if not len(one):
+    batch = parsed.batch
+    if not len(batch):
         return []
     reasons = []
-    name = one.event_names.values[int(one.event_names.codes[0])]
+    name = batch.event_name[0].as_py()
     if name != metric.event_name:
         reasons.append(f"its event_name is {name!r}; this metric reads {metric.event_name!r}")
     for key, allowed in metric.filters.items():
-        text = one.path(key).text
-        if not text.isin([str(v) for v in allowed])[0]:
-            code = int(text.codes[0])
-            got = "missing" if code < 0 else repr(text.values[code])
-            reasons.append(f"filter {key}: the event's {key} is {got}; allowed: {', '.join(allowed)}")
+        got = batch.text(key)[0].as_py()
+        if got not in [str(v) for v in allowed]:
+            shown = "missing" if got is None else repr(got)
+            reasons.append(f"filter {key}: the event's {key} is {shown}; allowed: {', '.join(allowed)}")
     path = value_path(metric)
     if path is not None and not reasons:
-        status = int(one.path(path).status[0])
+        text = batch.text(path)
         if metric.aggregation == Aggregation.unique_count:
-            if int(one.path(path).text.codes[0]) < 0:
+            if text[0].as_py() is None:
                 reasons.append(f"it is counted as an event but skipped: {path} is missing")
-        elif status != OK:
-            reasons.append("it is counted as an event but skipped: " + SKIP_REASONS[status].format(path=path))
+        else:
+            status = int(numbers(text)[1][0])
+            if status != OK:
+                reasons.append("it is counted as an event but skipped: " + SKIP_REASONS[status].format(path=path))
     return reasons
 
 
@@ -595,7 +552,7 @@ def send_test_event(
     metric: MetricBase,
     text: str,
     *,
-    get_frame: Callable[[], EventFrame],
+    get_frame: Callable[[], Events],
     window_key: str = "all",
     now: datetime | None = None,
 ) -> TestOutcome:

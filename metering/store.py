@@ -1,35 +1,40 @@
-"""The store: one engine factory, table creation, and the bulk write path for events.
+"""The store: one engine factory, table creation, and the entry points for stored events.
 
 `DATABASE_URL` picks the database (SQLite file by default, in the project's `data/` folder, WAL
-mode; PostgreSQL works as well). Events are written through the DBAPI connection in batches
-(`executemany` on SQLite, `COPY` on PostgreSQL), one transaction per batch, never as ORM objects.
+mode; PostgreSQL works as well). Metrics, plans, subscriptions, keys and imports are tables;
+events live in the embedded event store (metering.engine.store: columnar segments next to the
+database, recent rows in the `event` table). The functions below are the ways in.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from metering import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from metering import plan_store  # noqa: F401
 from metering import apikeys  # noqa: F401
+from metering.engine import tables
+from metering.engine.batch import EventBatch
+from metering.engine.registry import store_for
+from metering.engine.segments import secure
+from metering.engine.store import EventRow, EventStore, StoreVersion
 from metering.models import ImportBatch
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
-BATCH_SIZE = 50_000  # rows per transaction: a crash keeps whole batches only
 
-EventRow = tuple[str, str, int, str, str]  # event_name, customer_id, ts_us, key, properties
+__all__ = ["EventRow", "StoreVersion"]
 
 
 def data_dir() -> Path:
@@ -68,17 +73,34 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite") and not in_memory:
+        _owner_only(url)
     SQLModel.metadata.create_all(engine)
+    tables.migrate(engine)
     init_state(engine)
     return engine
+
+
+def _owner_only(url: str) -> None:
+    """Create the SQLite file (and its WAL files) readable by its owner only."""
+    database = make_url(url).database
+    if not database:
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the database's mode
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists():
+            secure(name)
 
 
 def init_state(engine: Engine) -> None:
     """Create the store_state row on first start, counting the events that are there once."""
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO store_state (id, events, generation)"
-            " SELECT 1, (SELECT count(*) FROM event), 0"
+            "INSERT INTO store_state (id, events, generation, next_seq, compactions)"
+            " SELECT 1, (SELECT count(*) FROM event), 0, (SELECT coalesce(max(id), 0) + 1 FROM event), 0"
             " WHERE NOT EXISTS (SELECT 1 FROM store_state WHERE id = 1)"
         ))
 
@@ -87,147 +109,82 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def new_import(engine: Engine, source: str) -> int:
+def events(engine: Engine) -> EventStore:
+    """The store's events (metering.engine.store): segments and recent rows."""
+    return store_for(engine)
+
+
+def new_import(engine: Engine, source: str, *, finished: bool = False) -> int:
+    """A new import record. Its counts grow with each batch it stores (in that batch's
+    transaction); `finished` stamps it done now (an API day's record: each request is whole)."""
     with Session(engine) as session:
-        batch = ImportBatch(source=source[:500])
+        batch = ImportBatch(source=source[:500], finished_at=datetime.now(timezone.utc) if finished else None)
         session.add(batch)
         session.commit()
         assert batch.id is not None
         return batch.id
 
 
-def finish_import(engine: Engine, import_id: int, *, accepted: int, duplicates: int, rejected: int) -> None:
+def finish_import(engine: Engine, import_id: int) -> None:
+    """Stamp an import done (one without finished_at was interrupted, or is still running)."""
     with Session(engine) as session:
         batch = session.get(ImportBatch, import_id)
         if batch is not None:
-            batch.accepted, batch.duplicates, batch.rejected = accepted, duplicates, rejected
+            batch.finished_at = datetime.now(timezone.utc)
             session.add(batch)
             session.commit()
 
 
-def _chunks(rows: Sequence[EventRow], size: int) -> Iterator[Sequence[EventRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def insert_events(
-    engine: Engine, rows: Sequence[EventRow], *, import_id: int | None, batch_size: int = BATCH_SIZE
-) -> int:
-    """Insert rows, skipping those whose idempotency key is already stored. Returns rows added.
-
-    Each chunk of `batch_size` rows is one transaction, so an interrupted import leaves whole
-    chunks behind, never half of one.
-    """
+def insert_events(engine: Engine, rows: Sequence[EventRow], *, import_id: int | None, batch_size: int = 1_000) -> int:
+    """Insert event rows (event_name, customer_id, ts_us, key, properties) the way the events
+    API does, `batch_size` rows per transaction, skipping keys already stored. Returns rows added."""
     added = 0
-    for chunk in _chunks(rows, batch_size):
-        if is_sqlite(engine):
-            added += _insert_sqlite(engine, chunk, import_id)
-        else:
-            added += _insert_postgres(engine, chunk, import_id)
+    target = store_for(engine)
+    for start in range(0, len(rows), batch_size):
+        added += target.insert_rows(rows[start : start + batch_size], import_id=import_id).added
     return added
 
 
-@contextmanager
-def _raw_transaction(engine: Engine) -> Iterator[Any]:
-    """A DBAPI cursor in one transaction: committed on success, rolled back on any error."""
-    raw = engine.raw_connection()
-    try:
-        yield raw.cursor()
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+def write_batch(engine: Engine, batch: EventBatch, *, import_id: int | None) -> int:
+    """Store a batch of events (one transaction, whole or not at all). Returns events added."""
+    return store_for(engine).write_batch(batch, import_id=import_id).added
 
 
-def _insert_sqlite(engine: Engine, rows: Sequence[EventRow], import_id: int | None) -> int:
-    with _raw_transaction(engine) as cur:
-        cur.executemany(
-            "INSERT INTO event (event_name, customer_id, ts_us, idempotency_key, properties, import_id)"
-            f" VALUES (?, ?, ?, ?, ?, {int(import_id) if import_id is not None else 'NULL'})"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            rows,
-        )
-        added = int(cur.rowcount)
-        cur.execute("UPDATE store_state SET events = events + ? WHERE id = 1", (added,))
-    return added
+def event_tables(engine: Engine, batch_size: int = 65_536) -> Iterator[pa.Table]:
+    """Every stored event as tables (seq, event_name, customer_id, ts_us, idempotency_key,
+    properties, import_id), a bounded batch at a time: for exports."""
+    from metering.engine.frame import FrameCache
+
+    yield from FrameCache().get(engine).iter_tables(batch_size)
 
 
-def _insert_postgres(engine: Engine, rows: Sequence[EventRow], import_id: int | None) -> int:
-    with _raw_transaction(engine) as cur:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS event_load (event_name text, customer_id text,"
-            " ts_us bigint, idempotency_key text, properties text, ord bigint) ON COMMIT DELETE ROWS"
-        )
-        with cur.copy(
-            "COPY event_load (event_name, customer_id, ts_us, idempotency_key, properties, ord) FROM STDIN"
-        ) as copy:
-            for i, row in enumerate(rows):
-                copy.write_row((*row, i))
-        # DISTINCT ON keeps the first of repeated keys inside one batch; ON CONFLICT skips stored ones.
-        cur.execute(
-            "INSERT INTO event (event_name, customer_id, ts_us, idempotency_key, properties, import_id)"
-            " SELECT event_name, customer_id, ts_us, idempotency_key, properties, %s FROM ("
-            "  SELECT DISTINCT ON (idempotency_key) * FROM event_load ORDER BY idempotency_key, ord"
-            " ) d ORDER BY ord ON CONFLICT (idempotency_key) DO NOTHING",
-            (import_id,),
-        )
-        added = int(cur.rowcount)
-        cur.execute("UPDATE store_state SET events = events + %s WHERE id = 1", (added,))
-    return added
+def event_rows(engine: Engine) -> list[tuple[int, str, str, int, str, str]]:
+    """Every stored event as (seq, event_name, customer_id, ts_us, idempotency_key,
+    properties), in store order: for small stores and tests."""
+    rows = []
+    for table in event_tables(engine):
+        rows.extend(zip(*(table.column(c).to_pylist() for c in
+                          ("seq", "event_name", "customer_id", "ts_us", "idempotency_key", "properties"))))
+    return sorted(rows)
 
 
-@dataclass(frozen=True)
-class StoreVersion:
-    """What changed in the event table: inserts raise max_id and count; deletes bump generation."""
-
-    count: int
-    max_id: int
-    generation: int = 0
+def event_count(engine: Engine) -> int:
+    return store_for(engine).version().events
 
 
 def store_version(engine: Engine) -> StoreVersion:
-    query = text(
-        "SELECT events, generation, (SELECT coalesce(max(id), 0) FROM event) FROM store_state WHERE id = 1"
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).one_or_none()
-    if row is None:  # tables made without make_engine (e.g. by a migration or a test fixture)
-        init_state(engine)
-        with engine.connect() as conn:
-            row = conn.execute(query).one()
-    count, generation, max_id = row
-    return StoreVersion(int(count), int(max_id), int(generation))
-
-
-def fetch_events(engine: Engine, *, after_id: int = 0) -> list[tuple[int, str, str, int, str]]:
-    """Rows (id, event_name, customer_id, ts_us, properties) with id > after_id, in id order."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        param = "?" if is_sqlite(engine) else "%s"
-        cur.execute(
-            "SELECT id, event_name, customer_id, ts_us, properties FROM event"
-            f" WHERE id > {param} ORDER BY id",
-            (after_id,),
-        )
-        return cur.fetchall()
-    finally:
-        raw.close()
+    return store_for(engine).version()
 
 
 def delete_import(engine: Engine, import_id: int) -> int:
     """Delete the events one import added (and the import record). Returns events deleted."""
-    with engine.begin() as conn:
-        deleted = conn.execute(text("DELETE FROM event WHERE import_id = :i"), {"i": import_id}).rowcount
-        conn.execute(text("UPDATE store_state SET events = events - :n, generation = generation + 1 WHERE id = 1"), {"n": deleted})
-        conn.execute(text("DELETE FROM import_batch WHERE id = :i"), {"i": import_id})
-    return int(deleted)
+    return store_for(engine).delete_import(import_id)
+
+
+def delete_event(engine: Engine, idempotency_key: str) -> bool:
+    """Delete the one event with this idempotency key. Returns whether there was one."""
+    return store_for(engine).delete_event(idempotency_key)
 
 
 def delete_all_events(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM event"))
-        conn.execute(text("DELETE FROM import_batch"))
-        conn.execute(text("UPDATE store_state SET events = 0, generation = generation + 1 WHERE id = 1"))
+    store_for(engine).delete_all()

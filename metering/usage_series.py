@@ -12,12 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from metering import aggregation
-from metering.frame import EventFrame, to_us
+from metering.engine.columns import to_us
+from metering.engine.interface import Events
 from metering.models import Aggregation, MetricBase
 
 DAY_US = 86_400_000_000
@@ -37,7 +35,7 @@ def _day(index: int) -> date:
 
 
 def daily_usage(
-    frame: EventFrame,
+    events: Events,
     metric: MetricBase,
     *,
     start: datetime | int | None = None,
@@ -54,30 +52,15 @@ def daily_usage(
     window (or of the matching events when the window is open) is present, at 0 when it had
     no events; with `split_by`, every day × group that has events anywhere in the window.
     """
-    idx = aggregation.select(frame, metric, start=start, end=end, customer_ids=customer_ids)
     columns = ["day", *(["group"] if split_by else []), "value", "events", "skipped"]
-    first_day, last_day = _day_bounds(frame, idx, start, end)
+    rows = events.daily_usage(metric, start=start, end=end, customer_ids=customer_ids, split_by=split_by)
+    first_day, last_day = _day_bounds(rows, start, end)
     if first_day is None:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "group", "value") else "int64") for c in columns})
-
-    day_index = np.floor_divide(frame.ts_us[idx], DAY_US)
-    days, day_codes = np.unique(day_index, return_inverse=True)
-    keys: list[tuple[str, pa.Array, list[str]]] = [("day", pa.array(day_codes.astype(np.int32)), [str(d) for d in days])]
+    out = rows.copy()
     if split_by:
-        cats = frame.path(split_by).text
-        codes = cats.codes[idx]
-        keys.append((split_by, pa.array(codes, mask=codes < 0), cats.values))
-    table = aggregation._reduce(frame, metric, idx, keys) if len(idx) else None
-    rows = aggregation._rows(table, metric, keys) if table is not None else []
-
-    records = []
-    for row in rows:
-        record = {"day": _day(int(row["key"][0])), "value": row["value"], "events": row["events"], "skipped": sum(row["skip"].values())}
-        if split_by:
-            group = row["key"][1]
-            record["group"] = NULL_GROUP if group is None else group
-        records.append(record)
-    out = pd.DataFrame.from_records(records, columns=columns)
+        out["group"] = [NULL_GROUP if g is None or (isinstance(g, float) and g != g) else g for g in out["group"]]
+    out = out[columns]
     if fill:
         out = _fill(out, first_day, last_day, split_by is not None)
     sort = ["day", "group"] if split_by else ["day"]
@@ -85,20 +68,19 @@ def daily_usage(
 
 
 def _day_bounds(
-    frame: EventFrame, idx: np.ndarray, start: datetime | int | None, end: datetime | int | None
+    rows: pd.DataFrame, start: datetime | int | None, end: datetime | int | None
 ) -> tuple[int | None, int | None]:
-    """First and last day index (inclusive) to show: the window's, else the events'."""
+    """First and last day index (inclusive) to show: the window's, else the events' days."""
     start_us, end_us = to_us(start), to_us(end)
-    if len(idx):
-        ts = frame.ts_us[idx]
-        lo, hi = int(ts.min()), int(ts.max())
-    else:
-        lo = hi = None
-    first = start_us if start_us is not None else lo
-    last = end_us - 1 if end_us is not None else hi
+    first_day = last_day = None
+    if len(rows):
+        indexes = [(d - date(1970, 1, 1)).days for d in rows["day"]]
+        first_day, last_day = min(indexes), max(indexes)
+    first = start_us // DAY_US if start_us is not None else first_day
+    last = (end_us - 1) // DAY_US if end_us is not None else last_day
     if first is None or last is None or last < first:
         return None, None
-    return first // DAY_US, last // DAY_US
+    return first, last
 
 
 def _fill(out: pd.DataFrame, first_day: int, last_day: int, split: bool) -> pd.DataFrame:

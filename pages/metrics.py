@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from metering import aggregation, metrics, plan_store, preview
@@ -117,7 +116,7 @@ if not rows:
 else:
     frame = state.frame()
     results = {m.code: aggregation.aggregate(frame, m) for m in rows}
-    total_events = int(np.count_nonzero(frame.event_names.codes >= 0)) if len(frame) else 0
+    total_events = len(frame)
     st.caption(f"{preview.plural(len(rows), 'metric')} · {preview.plural(total_events, 'stored event')}")
     st.html(LIST_CSS)
     with st.container(border=True, key="metrics-list"):

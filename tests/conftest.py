@@ -28,6 +28,19 @@ from metering import store
 POSTGRES_ENV = "METERING_TEST_POSTGRES_URL"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Files the store keeps outside its database (PostgreSQL's local segment cache) go to a
+    temporary folder, never into the project's data/."""
+    old = os.environ.get("METERING_DATA_DIR")
+    os.environ["METERING_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    yield
+    if old is None:
+        os.environ.pop("METERING_DATA_DIR", None)
+    else:
+        os.environ["METERING_DATA_DIR"] = old
+
+
 @pytest.fixture
 def sqlite_engine() -> Iterator[Engine]:
     engine = store.make_engine("sqlite://")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from metering import ingest
-from metering.aggregation import aggregate, aggregate_by_customer, select
+from metering.aggregation import aggregate, aggregate_by_customer
+from metering.engine.columnar.aggregate import select
 from metering.frame import EventFrame
 from metering.models import MetricCreate
 

@@ -615,7 +615,7 @@ def test_the_store_version_counts_api_events(any_client, engine):
     post(any_client, event(3))
     with engine.connect() as conn:
         actual = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
-    assert store.store_version(engine).count == actual == 3
+    assert store.event_count(engine) == actual == 3
 
 
 def test_usage_extends_the_frame_instead_of_reloading(client, file_engine, monkeypatch):

@@ -102,7 +102,7 @@ def test_usage_frames_are_deterministic_and_sized_for_a_demo() -> None:
 def test_load_demo_fills_the_store(loaded: tuple[Engine, demo.DemoSummary]) -> None:
     engine, summary = loaded
     assert summary.rejected == 0 and summary.duplicates == 0
-    assert summary.events == store.store_version(engine).count
+    assert summary.events == store.event_count(engine)
     assert summary.events == sum(len(f) for f in demo.usage_frames()) + len(demo.sms_frame())
     assert (summary.metrics, summary.plans, summary.subscriptions) == (6, 3, 11)
     doc = export_workspace(engine)
@@ -135,9 +135,9 @@ def test_load_demo_again_replaces_and_reset_empties(tmp_path: Path) -> None:
     first = demo.load_demo(engine)
     assert metrics.get_metric(engine, code="old") is None
     second = demo.load_demo(engine)
-    assert second.events == first.events == store.store_version(engine).count
+    assert second.events == first.events == store.event_count(engine)
     demo.reset(engine)
-    assert store.store_version(engine).count == 0
+    assert store.event_count(engine) == 0
     assert metrics.list_metrics(engine) == [] and plan_store.list_plans(engine) == []
     assert plan_store.list_subscriptions(engine) == [] and plan_store.get_timezone(engine) == "UTC"
     engine.dispose()

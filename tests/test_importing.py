@@ -1,5 +1,6 @@
-"""Chunked imports with progress (metering.importing): the same results as ingest, reported
-chunk by chunk; unreadable files store nothing; an interrupted import keeps whole chunks."""
+"""Imports with progress (metering.importing): the same results as ingest, read and stored a
+block at a time; unreadable files store nothing; an interrupted import keeps whole blocks,
+with counts that are right and a record that says it did not finish."""
 
 from __future__ import annotations
 
@@ -18,15 +19,12 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_events"
 
 
 def event_count(engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM event")).scalar_one())
+    return store.event_count(engine)
 
 
 def stored(engine) -> list[tuple]:
-    with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT event_name, customer_id, ts_us, idempotency_key, properties FROM event ORDER BY id"
-        )).all()
+    """(event_name, customer_id, ts_us, idempotency_key, properties) in store order."""
+    return [row[1:] for row in store.event_rows(engine)]
 
 
 def batches(engine) -> list[tuple]:
@@ -39,7 +37,7 @@ def test_same_result_and_rows_as_store_parsed(engine, name):
     data = (SAMPLES / name).read_bytes()
     reference = store.make_engine("sqlite://")
     expected = ingest.store_parsed(reference, ingest.read_events(data, name=name), source=name)
-    got = importing.import_bytes(engine, data, name=name, chunk_size=97)
+    got = importing.import_bytes(engine, data, name=name, chunk_bytes=4096)  # many blocks
     assert got.to_json() == expected.to_json()
     assert stored(engine) == stored(reference)
     assert batches(engine) == batches(reference) == [(name, got.accepted, got.duplicates, got.rejected)]
@@ -53,16 +51,17 @@ def test_bad_rows_sample_counts(engine):
     ]
 
 
-def test_progress_is_reported_per_chunk(engine):
+def test_progress_is_reported_per_block(engine):
     seen: list[Progress] = []
     data = (SAMPLES / "llm_tokens.csv").read_bytes()
     total = len(ingest.read_events(data, name="x.csv"))
-    result = importing.import_bytes(engine, data, name="llm_tokens.csv", chunk_size=500, on_progress=seen.append)
+    result = importing.import_bytes(engine, data, name="llm_tokens.csv", chunk_bytes=20_000, on_progress=seen.append)
     assert result.accepted == total
-    assert seen[0] == Progress("parsed", 0, total)
+    assert seen[0] == Progress("parsed", 0, len(data), "bytes")
     storing = [p.done for p in seen if p.stage == "storing"]
-    assert storing == [*range(500, total, 500), total]
-    assert seen[-1] == Progress("done", total, total)
+    assert len(storing) == -(-len(data) // 20_000) or len(storing) > 5  # one report per block
+    assert storing == sorted(storing) and storing[-1] == len(data)
+    assert seen[-1] == Progress("done", len(data), len(data), "bytes")
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
@@ -92,22 +91,24 @@ def test_unreadable_file_stores_nothing(engine, name, data):
 
 def test_interrupted_import_keeps_whole_chunks(engine, monkeypatch):
     parsed = ingest.read_events((SAMPLES / "llm_tokens.csv").read_bytes(), name="x.csv")
-    real = store.insert_events
+    events = store.events(engine)
+    real = type(events).store
     calls = {"n": 0}
 
-    def flaky(*args, **kwargs):
+    def flaky(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk full")
-        return real(*args, **kwargs)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(store, "insert_events", flaky)
+    monkeypatch.setattr(type(events), "store", flaky)
     with pytest.raises(RuntimeError, match="disk full"):
         importing.store_in_chunks(engine, parsed, source="x.csv", chunk_size=400)
     assert event_count(engine) == 800
-    assert batches(engine) == [("x.csv", 800, 0, 0)]
+    assert batches(engine) == [("x.csv", 800, 0, 0)]  # counted with each batch: right after a crash
     with engine.connect() as conn:
-        import_id = conn.execute(text("SELECT id FROM import_batch")).scalar_one()
+        import_id, finished = conn.execute(text("SELECT id, finished_at FROM import_batch")).one()
+    assert finished is None  # shown as not finished
     assert store.delete_import(engine, import_id) == 800
     assert event_count(engine) == 0
 
@@ -122,7 +123,7 @@ def test_empty_parse_makes_an_empty_import(engine):
     seen: list[Progress] = []
     result = importing.import_bytes(engine, b"event_name,customer_id,timestamp\n", name="h.csv", on_progress=seen.append)
     assert (result.accepted, result.duplicates, result.rejected) == (0, 0, 0)
-    assert [p.stage for p in seen] == ["parsed", "done"]
+    assert [p.stage for p in seen] == ["parsed", "storing", "done"]
     assert seen[-1].fraction == 1.0
 
 
@@ -135,7 +136,7 @@ def test_simulated_frames_store_what_their_csv_file_would(engine, tmp_path):
     )
     frames = [simulate.simulate(spec), simulate.simulate(nested)]
     seen: list[Progress] = []
-    result = importing.import_frames(engine, frames, source="simulation: test", chunk_size=50, on_progress=seen.append)
+    result = importing.import_frames(engine, frames, source="simulation: test", on_progress=seen.append)
     assert (result.accepted, result.duplicates, result.rejected) == (spec.total_events + nested.total_events, 0, 0)
     assert batches(engine) == [("simulation: test", result.accepted, 0, 0)]
     assert seen[-1] == Progress("done", result.accepted, result.accepted)

@@ -1,19 +1,24 @@
-"""The store on SQLite and PostgreSQL (the `engine` fixture runs each test on both): import
-counts, idempotent re-imports, deleting an import, the store version, the frame cache, and
-per-batch atomicity of bulk inserts (contract §1)."""
+"""The event store on SQLite and PostgreSQL (the `engine` fixture runs each test on both):
+import counts, idempotent re-imports, deletes, the store version, the frame cache catching up,
+segments and rows (compaction), columns kept across processes, and batch atomicity (contract §1)."""
 
 from __future__ import annotations
 
 import json
+import threading
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlmodel import Session
 
-from metering import frame as frame_module
 from metering import ingest, store
 from metering.aggregation import aggregate, aggregate_by_customer
-from metering.frame import EventFrame, FrameCache
+from metering.engine import frame as frame_module
+from metering.engine.frame import EventFrame, FrameCache
+from metering.engine.registry import store_for
+from metering.engine.store import SMALL_BATCH, EventStore
 from metering.models import ImportBatch, MetricCreate
 
 T0_S = 1_791_028_800  # 2026-10-03T12:00:00Z
@@ -30,25 +35,20 @@ def event(customer: str = "c1", at: int = 0, name: str = "api.request", key: str
     return out
 
 
+def big_file(n: int, *, customers: int = 7, offset: int = 0, name: str = "api.request") -> bytes:
+    """n events (enough to make a segment), values and labels varying with i."""
+    return jsonl(*(
+        event(f"c{i % customers}", offset + i, name=name, tokens=i % 13, model="ab"[i % 2], region=["eu", "us", "ap"][i % 3], user=f"u{i % 5}")
+        for i in range(n)
+    ))
+
+
 def rows_of(n: int, prefix: str = "k", start: int = 0) -> list[store.EventRow]:
     return [("e", "c1", (T0_S + start + i) * 1_000_000, f"{prefix}{start + i}", json.dumps({"i": start + i})) for i in range(n)]
 
 
-def stored_keys(engine) -> list[str]:
-    with engine.connect() as conn:
-        from sqlalchemy import text
-
-        return [r[0] for r in conn.execute(text("SELECT idempotency_key FROM event ORDER BY id"))]
-
-
-def assert_version_matches_table(engine) -> None:
-    """store_version (kept cheaply by the store) agrees with the event table itself."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        count, max_id = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM event")).one()
-    version = store.store_version(engine)
-    assert (version.count, version.max_id) == (count, max_id)
+def keys(engine) -> list[str]:
+    return [r[4] for r in store.event_rows(engine)]
 
 
 def metrics() -> list[MetricCreate]:
@@ -71,6 +71,11 @@ def summary(frame: EventFrame) -> list[Any]:
         per = aggregate_by_customer(frame, m)
         out.append(sorted((c, x.value, x.events, x.skipped, [(g.group, g.value) for g in x.groups]) for c, x in per.items()))
     return out
+
+
+def fresh(engine) -> EventFrame:
+    """The store's events read anew (a cache of its own)."""
+    return FrameCache().get(engine)
 
 
 FILE_A = jsonl(
@@ -99,22 +104,33 @@ class TestImport:
         result = ingest.import_file(engine, data, name="x.jsonl")
         assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 2)
         assert [(e.line, e.field) for e in result.errors] == [(5, "event"), (6, "event_name")]
-        assert store.store_version(engine).count == 2
+        assert store.event_count(engine) == 2
 
-    def test_reimport_adds_nothing(self, engine, write_file):
-        path = write_file("a.jsonl", FILE_A)
+    @pytest.mark.parametrize("n", [5, SMALL_BATCH + 10])  # as rows, and as a segment
+    def test_reimport_adds_nothing(self, engine, write_file, n):
+        path = write_file("a.jsonl", big_file(n))
         first = ingest.import_file(engine, path)
-        assert (first.accepted, first.duplicates, first.rejected) == (5, 0, 0)
+        assert (first.accepted, first.duplicates, first.rejected) == (n, 0, 0)
         version = store.store_version(engine)
         again = ingest.import_file(engine, path)
-        assert (again.accepted, again.duplicates, again.rejected) == (0, 5, 0)
-        assert store.store_version(engine) == version
+        assert (again.accepted, again.duplicates, again.rejected) == (0, n, 0)
+        assert store.store_version(engine) == version  # readers see nothing new
 
     def test_overlapping_file(self, engine):
         ingest.import_file(engine, FILE_A, name="a.jsonl")
         result = ingest.import_file(engine, FILE_B, name="b.jsonl")
         assert (result.accepted, result.duplicates) == (3, 1)
-        assert store.store_version(engine).count == 8
+        assert store.event_count(engine) == 8
+
+    def test_duplicates_across_segments_and_rows(self, engine):
+        n = SMALL_BATCH + 5
+        ingest.import_file(engine, big_file(n), name="seg.jsonl")  # a segment
+        small = jsonl(*(event(f"c{i % 7}", i, tokens=i % 13, model="ab"[i % 2], region=["eu", "us", "ap"][i % 3], user=f"u{i % 5}") for i in range(3)))
+        result = ingest.import_file(engine, small + jsonl(event("new", 1)), name="rows.jsonl")  # rows
+        assert (result.accepted, result.duplicates) == (1, 3)
+        result = ingest.import_file(engine, big_file(n + 5), name="again.jsonl")  # a segment vs segment + rows
+        assert (result.accepted, result.duplicates) == (5, n)
+        assert store.event_count(engine) == n + 6
 
     def test_csv_and_jsonl_of_the_same_events_are_duplicates(self, engine):
         csv_text = "event_name,customer_id,timestamp,tokens,model\napi.request,c1,2026-10-03T14:00:00+02:00,5,a\n"
@@ -125,7 +141,9 @@ class TestImport:
     def test_unreadable_file_stores_nothing(self, engine):
         with pytest.raises(ingest.UnreadableFile):
             ingest.import_file(engine, b"event_name,timestamp\ne,2026-10-03\n", name="x.csv")
-        assert store.store_version(engine) == store.StoreVersion(0, 0)
+        assert store.store_version(engine).events == 0
+        with Session(engine) as session:
+            assert session.query(ImportBatch).count() == 0
 
     def test_import_batch_record(self, engine):
         result = ingest.import_file(engine, FILE_A + b"nope\n", name="a.jsonl")
@@ -133,16 +151,15 @@ class TestImport:
             batch = session.get(ImportBatch, result.import_id)
             assert batch is not None
             assert (batch.source, batch.accepted, batch.duplicates, batch.rejected) == ("a.jsonl", 5, 0, 1)
+            assert batch.finished_at is not None
 
-    def test_fetch_events_in_id_order_after_id(self, engine):
+    def test_event_rows_in_store_order(self, engine):
         ingest.import_file(engine, FILE_A, name="a.jsonl")
-        rows = store.fetch_events(engine)
+        rows = store.event_rows(engine)
         assert [r[2] for r in rows] == ["c1", "c1", "c2", "c2", "c3"]
-        ids = [r[0] for r in rows]
-        assert ids == sorted(ids)
-        assert [r[0] for r in store.fetch_events(engine, after_id=ids[2])] == ids[3:]
+        assert [r[0] for r in rows] == sorted(r[0] for r in rows)
         assert rows[0][3] == T0_S * 1_000_000
-        assert json.loads(rows[0][4]) == {"tokens": 5, "model": "a", "region": "eu", "user": "u1"}
+        assert json.loads(rows[0][5]) == {"tokens": 5, "model": "a", "region": "eu", "user": "u1"}
 
 
 class TestValuesTheDatabaseMustHold:
@@ -153,9 +170,9 @@ class TestValuesTheDatabaseMustHold:
         )
         result = ingest.import_file(engine, data, name="x.jsonl")
         assert (result.accepted, result.rejected) == (2, 0)
-        rows = store.fetch_events(engine)
+        rows = store.event_rows(engine)
         assert [r[2] for r in rows] == ["é" * 255, "🚀" * 255]
-        assert json.loads(rows[0][4]) == {"k": "日本" * 500}
+        assert json.loads(rows[0][5]) == {"k": "日本" * 500}
 
     def test_nul_character_in_text_fields_is_a_bad_row_not_a_crash(self, engine):
         # PostgreSQL text cannot hold NUL: such rows are rejected on every database alike.
@@ -167,52 +184,74 @@ class TestValuesTheDatabaseMustHold:
             assert result.accepted >= 1
             assert result.accepted + result.duplicates + result.rejected == 2
             assert all(e.field == field and e.line == 2 for e in result.errors)
-        assert_version_matches_table(engine)
+        assert store.event_count(engine) == len(store.event_rows(engine))
 
     def test_nul_character_inside_properties_is_stored(self, engine):
         data = jsonl({"event_name": "e", "customer_id": "c", "timestamp": T0_S, "properties": {"v": "a\u0000b"}})
         assert ingest.import_file(engine, data, name="x.jsonl").accepted == 1
-        assert json.loads(store.fetch_events(engine)[0][4]) == {"v": "a\u0000b"}
+        assert json.loads(store.event_rows(engine)[0][5]) == {"v": "a\u0000b"}
 
 
-class TestDeleteImport:
-    def test_delete_removes_only_that_import(self, engine):
-        a = ingest.import_file(engine, FILE_A, name="a.jsonl")
+# =========================================================================== deletes
+
+
+class TestDelete:
+    @pytest.mark.parametrize("n", [5, SMALL_BATCH + 10])
+    def test_delete_removes_only_that_import(self, engine, n):
+        a = ingest.import_file(engine, big_file(n), name="a.jsonl")
         b = ingest.import_file(engine, FILE_B, name="b.jsonl")
-        assert store.delete_import(engine, a.import_id) == 5
-        remaining = store.fetch_events(engine)
-        assert len(remaining) == 3
+        assert store.delete_import(engine, a.import_id) == n
+        assert store.event_count(engine) == len(store.event_rows(engine)) == b.accepted
         with Session(engine) as session:
             assert session.get(ImportBatch, a.import_id) is None
             assert session.get(ImportBatch, b.import_id) is not None
-        # what was a duplicate of A is not restored; re-importing A brings A back
-        assert_version_matches_table(engine)
-        again = ingest.import_file(engine, FILE_A, name="a.jsonl")
-        assert (again.accepted, again.duplicates) == (5, 0)
-        assert store.store_version(engine).count == 8
-        assert_version_matches_table(engine)
+        again = ingest.import_file(engine, big_file(n), name="a.jsonl")  # its keys are free again
+        assert (again.accepted, again.duplicates) == (n, 0)
 
     def test_delete_unknown_import(self, engine):
         ingest.import_file(engine, FILE_A, name="a.jsonl")
         assert store.delete_import(engine, 999_999) == 0
-        assert store.store_version(engine).count == 5
+        assert store.event_count(engine) == 5
+
+    def test_delete_one_event_from_rows_and_from_a_segment(self, engine):
+        ingest.import_file(engine, FILE_A, name="a.jsonl")  # rows
+        ingest.import_file(engine, big_file(SMALL_BATCH + 3, offset=100), name="seg.jsonl")  # a segment
+        rows = store.event_rows(engine)
+        in_rows, in_segment = rows[1][4], rows[-7][4]
+        cache = FrameCache()
+        before = cache.get(engine)
+        assert store.delete_event(engine, in_rows) is True
+        assert store.delete_event(engine, in_segment) is True
+        assert store.delete_event(engine, in_segment) is False
+        assert store.delete_event(engine, "no such key") is False
+        left = store.event_rows(engine)
+        assert [r for r in rows if r[4] not in (in_rows, in_segment)] == left  # the rest keep their order
+        after = cache.get(engine)
+        assert len(after) == len(before) - 2 == store.event_count(engine)
+        assert summary(after) == summary(fresh(engine))
+
+    def test_delete_all(self, engine):
+        ingest.import_file(engine, FILE_A, name="a.jsonl")
+        ingest.import_file(engine, big_file(SMALL_BATCH), name="b.jsonl")
+        store.delete_all_events(engine)
+        assert store.event_count(engine) == 0 and store.event_rows(engine) == []
+        assert len(fresh(engine)) == 0
 
 
 class TestStoreVersion:
     def test_empty(self, engine):
-        assert store.store_version(engine) == store.StoreVersion(0, 0)
+        assert store.store_version(engine).events == 0
 
     def test_grows_and_shrinks(self, engine):
         a = ingest.import_file(engine, FILE_A, name="a.jsonl")
         v1 = store.store_version(engine)
-        assert v1.count == 5 and v1.max_id == max(r[0] for r in store.fetch_events(engine))
+        assert v1.events == 5
         ingest.import_file(engine, FILE_B, name="b.jsonl")
         v2 = store.store_version(engine)
-        assert v2.count == 8 and v2.max_id > v1.max_id
+        assert v2.events == 8 and v2.next_seq > v1.next_seq
         store.delete_import(engine, a.import_id)
         v3 = store.store_version(engine)
-        assert v3.count == 3 and v3.max_id == v2.max_id
-        assert v3 != v2
+        assert v3.events == 3 and v3.generation > v2.generation
 
 
 # =========================================================================== frame cache
@@ -240,55 +279,28 @@ class TestFrameCache:
         cache = FrameCache()
         assert cache.get(engine) is cache.get(engine)
 
-    def test_appends_after_a_second_import_and_reloads_after_a_delete(self, engine, monkeypatch):
-        loads: list[int] = []
-        real_from_store = EventFrame.from_store.__func__  # type: ignore[attr-defined]
-
-        def counting_from_store(cls, eng):
-            loads.append(1)
-            return real_from_store(cls, eng)
-
-        monkeypatch.setattr(frame_module.EventFrame, "from_store", classmethod(counting_from_store))
-
-        a = ingest.import_file(engine, FILE_A, name="a.jsonl")
+    @pytest.mark.parametrize("n", [5, SMALL_BATCH + 10])
+    def test_appends_after_a_second_import_and_reloads_after_a_delete(self, engine, monkeypatch, n):
+        read: list[str] = []
+        real_piece = frame_module._segment_piece
+        monkeypatch.setattr(frame_module, "_segment_piece", lambda files, seg: read.append(seg.name) or real_piece(files, seg))
+        a = ingest.import_file(engine, big_file(n), name="a.jsonl")
         cache = FrameCache()
         first = cache.get(engine)
-        assert len(first) == 5 and len(loads) == 1
+        assert len(first) == n
         summary(first)  # builds the path columns, so the append has to extend them
+        segments_read = len(read)
 
-        ingest.import_file(engine, FILE_B, name="b.jsonl")
+        ingest.import_file(engine, big_file(SMALL_BATCH + 2, offset=10_000), name="b.jsonl")
         second = cache.get(engine)
-        assert len(loads) == 1, "new rows must be appended, not reloaded"
-        assert len(second) == 8
-        assert summary(second) == summary(EventFrame.from_store(engine))
-        loads.clear()
+        assert len(read) == segments_read + 1, "only the new segment is read"
+        assert len(second) == n + SMALL_BATCH + 2
+        assert summary(second) == summary(fresh(engine))
 
         store.delete_import(engine, a.import_id)
         third = cache.get(engine)
-        assert len(loads) == 1, "a delete must reload"
-        assert len(third) == 3
-        assert summary(third) == summary(real_from_store(EventFrame, engine))
-
-    def test_delete_then_bigger_import_reloads(self, engine):
-        small = ingest.import_file(engine, jsonl(event("c1", 0, tokens=1)), name="small.jsonl")
-        cache = FrameCache()
-        assert len(cache.get(engine)) == 1
-        store.delete_import(engine, small.import_id)
-        ingest.import_file(engine, FILE_A, name="a.jsonl")  # count and max_id both grew
-        frame = cache.get(engine)
-        assert len(frame) == 5
-        assert summary(frame) == summary(EventFrame.from_store(engine))
-
-    def test_delete_latest_import_then_import_more_without_looking(self, engine):
-        ingest.import_file(engine, jsonl(*(event(f"a{i}", i, tokens=1) for i in range(3))), name="a.jsonl")
-        b = ingest.import_file(engine, jsonl(*(event(f"b{i}", i, tokens=10) for i in range(2))), name="b.jsonl")
-        cache = FrameCache()
-        assert len(cache.get(engine)) == 5
-        store.delete_import(engine, b.import_id)
-        ingest.import_file(engine, jsonl(*(event(f"c{i}", i, tokens=100) for i in range(3))), name="c.jsonl")
-        frame = cache.get(engine)
-        assert sorted(frame.customers.values[c] for c in frame.customers.codes) == ["a0", "a1", "a2", "c0", "c1", "c2"]
-        assert summary(frame) == summary(EventFrame.from_store(engine))
+        assert len(third) == SMALL_BATCH + 2
+        assert summary(third) == summary(fresh(engine))
 
     def test_delete_then_import_of_the_same_size_reloads(self, engine):
         a = ingest.import_file(engine, jsonl(*(event(f"a{i}", i, tokens=1) for i in range(2))), name="a.jsonl")
@@ -296,9 +308,9 @@ class TestFrameCache:
         assert len(cache.get(engine)) == 2
         store.delete_import(engine, a.import_id)
         ingest.import_file(engine, jsonl(*(event(f"b{i}", i, tokens=2) for i in range(2))), name="b.jsonl")
-        frame = cache.get(engine)  # same count as before, higher max id
-        assert sorted(frame.customers.values[c] for c in frame.customers.codes) == ["b0", "b1"]
-        assert summary(frame) == summary(EventFrame.from_store(engine))
+        frame = cache.get(engine)
+        assert frame.customer_ids() == ["b0", "b1"]
+        assert summary(frame) == summary(fresh(engine))
 
     def test_appended_latest_ties_follow_store_order(self, engine):
         ingest.import_file(engine, jsonl(event("c1", 10, tokens=1, n=1)), name="a.jsonl")
@@ -307,129 +319,172 @@ class TestFrameCache:
         assert aggregate(cache.get(engine), m).value == 1
         ingest.import_file(engine, jsonl(event("c1", 10, tokens=2, n=2)), name="b.jsonl")
         assert aggregate(cache.get(engine), m).value == 2
+        ingest.import_file(engine, big_file(SMALL_BATCH, offset=-10_000) + jsonl(event("c1", 10, tokens=3, n=3)), name="c.jsonl")  # a segment
+        assert aggregate(cache.get(engine), m).value == 3
+        store_for(engine).compact()  # the rows move into a segment: the order stays
+        assert aggregate(cache.get(engine), m).value == 3
+        assert aggregate(fresh(engine), m).value == 3
 
     def test_appended_frame_with_empty_start(self, engine):
         cache = FrameCache()
         assert len(cache.get(engine)) == 0
         ingest.import_file(engine, FILE_A, name="a.jsonl")
-        frame = cache.get(engine)
-        assert summary(frame) == summary(EventFrame.from_store(engine))
+        assert summary(cache.get(engine)) == summary(fresh(engine))
 
 
-# =========================================================================== batches
+# =========================================================================== segments and rows
 
 
-class Crash(Exception):
-    pass
+class TestSegmentsAndRows:
+    def test_small_batches_are_rows_large_ones_segments(self, engine):
+        events = store_for(engine)
+        ingest.import_file(engine, FILE_A, name="a.jsonl")
+        assert events.buffered() == 5 and events.segments() == []
+        ingest.import_file(engine, big_file(SMALL_BATCH), name="b.jsonl")
+        assert events.buffered() == 5 and len(events.segments()) == 1
 
+    def test_compaction_moves_rows_without_changing_an_answer(self, engine):
+        events = store_for(engine)
+        for i in range(3):
+            store.insert_events(engine, rows_of(40, start=i * 40), import_id=None)
+        ingest.import_file(engine, FILE_A + FILE_B, name="ab.jsonl")
+        cache = FrameCache()
+        before = cache.get(engine)
+        answers = summary(before)
+        order = store.event_rows(engine)
+        moved = events.compact(chunk=50)
+        assert moved == 128 and events.buffered() == 0
+        assert len(events.segments()) >= 3  # per chunk and per import
+        after = cache.get(engine)
+        assert summary(after) == answers == summary(fresh(engine))
+        assert store.event_rows(engine) == order
+        again = ingest.import_file(engine, FILE_A, name="a.jsonl")  # keys in segments now
+        assert again.duplicates == 5
 
-class TestBatchAtomicity:
-    def test_insert_events_counts_and_skips_stored_keys(self, engine):
-        rows = rows_of(25)
-        assert store.insert_events(engine, rows, import_id=None, batch_size=10) == 25
-        assert store.insert_events(engine, rows + rows_of(5, start=25), import_id=None, batch_size=10) == 5
-        assert stored_keys(engine) == [f"k{i}" for i in range(30)]
+    def test_path_columns_are_kept_and_read_back_by_a_new_process(self, engine, monkeypatch):
+        ingest.import_file(engine, big_file(SMALL_BATCH + 1), name="a.jsonl")
+        first = summary(fresh(engine))  # derives tokens, model, region, user for the segment
+        derived = list(store_for(engine).files.root.glob("derived/*/*.arrow"))
+        assert len(derived) >= 5  # text + numbers of tokens; text of model, region, user
 
-    def test_repeated_keys_inside_and_across_batches_first_wins(self, engine):
-        rows = rows_of(12)
-        repeated = [("e", "c9", 1, "k3", '{"late":1}'), ("e", "c9", 1, "k11", '{"late":2}'), ("e", "c9", 1, "k3", '{"late":3}')]
-        # batch 1: k0..k9; batch 2: k10, k11, k3 (stored), k11 (same batch), k3
-        added = store.insert_events(engine, rows + repeated, import_id=None, batch_size=10)
-        assert added == 12
-        assert stored_keys(engine) == [f"k{i}" for i in range(12)]
-        assert all("late" not in r[4] for r in store.fetch_events(engine))
+        def no_derivation(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a kept column was derived again")
 
-    def test_failing_row_in_second_batch_keeps_whole_earlier_batches_only(self, engine):
-        rows = rows_of(30)
-        rows[15] = ("e", "c1", None, "k15", "{}")  # type: ignore[assignment]  # NOT NULL violation
-        with pytest.raises(Exception):
-            store.insert_events(engine, rows, import_id=None, batch_size=10)
-        assert stored_keys(engine) == [f"k{i}" for i in range(10)]
-        assert_version_matches_table(engine)
-        # the store is usable afterwards and the retry adds exactly what was missing
-        fixed = rows_of(30)
-        assert store.insert_events(engine, fixed, import_id=None, batch_size=10) == 20
-        assert stored_keys(engine) == [f"k{i}" for i in range(30)]
+        monkeypatch.setattr(frame_module, "_segment_text", no_derivation)
+        monkeypatch.setattr(frame_module, "numbers", no_derivation)
+        assert summary(fresh(engine)) == first
 
-    def test_crash_before_commit_of_second_batch(self, engine, monkeypatch):
-        real_raw_connection = engine.raw_connection
-        commits: list[int] = []
+    def test_a_torn_kept_column_is_derived_again(self, engine):
+        ingest.import_file(engine, big_file(SMALL_BATCH + 1), name="a.jsonl")
+        first = summary(fresh(engine))
+        for path in store_for(engine).files.root.glob("derived/*/*.arrow"):
+            path.write_bytes(path.read_bytes()[:100])  # a crash mid-write, or a bad disk
+        assert summary(fresh(engine)) == first
 
-        class CrashOnSecondCommit:
-            def __init__(self, raw: Any) -> None:
-                self._raw = raw
+    def test_files_of_an_unlisted_segment_are_ignored_then_removed(self, engine, monkeypatch):
+        events = store_for(engine)
+        ingest.import_file(engine, FILE_A, name="a.jsonl")
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(self._raw, name)
+        def crash(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("crash before the segment row commits")
 
-            def commit(self) -> None:
-                commits.append(1)
-                if len(commits) == 2:
-                    raise Crash("simulated crash after the second batch was written, before its commit")
-                self._raw.commit()
-
-        monkeypatch.setattr(engine, "raw_connection", lambda: CrashOnSecondCommit(real_raw_connection()))
-        with pytest.raises(Crash):
-            store.insert_events(engine, rows_of(30), import_id=None, batch_size=10)
+        monkeypatch.setattr(EventStore, "_list_segment", crash)
+        with pytest.raises(RuntimeError):
+            ingest.import_file(engine, big_file(SMALL_BATCH + 4), name="b.jsonl")
         monkeypatch.undo()
-        assert len(commits) == 2  # the third batch was never attempted
-        assert stored_keys(engine) == [f"k{i}" for i in range(10)]
-        assert_version_matches_table(engine)
-        assert store.insert_events(engine, rows_of(30), import_id=None, batch_size=10) == 20
-        assert_version_matches_table(engine)
+        assert store.event_count(engine) == 5 == len(fresh(engine))  # exactly the committed events
+        orphans = [p for p in events.files.root.iterdir() if p.is_file()]
+        assert orphans, "the crashed batch left its files"
+        assert events.files.remove_orphans({s.name for s in events.segments()}, older_than=0) == len(orphans)
+        retry = ingest.import_file(engine, big_file(SMALL_BATCH + 4), name="b.jsonl")
+        assert retry.accepted == SMALL_BATCH + 4
 
-    def test_keyboard_interrupt_mid_batch(self, engine, monkeypatch):
-        """An interrupt (BaseException) in the middle of writing a batch rolls that batch back."""
-        real_raw_connection = engine.raw_connection
-        calls: list[int] = []
+    def test_concurrent_writers_store_each_key_once(self, engine, tmp_path):
+        if engine.dialect.name == "sqlite":  # threads need connections of their own: a file
+            engine = store.make_engine(f"sqlite:///{tmp_path / 'threads.db'}")
+        payloads = [big_file(SMALL_BATCH + 50 * i, offset=0) for i in range(4)]  # overlapping prefixes
+        results: list[Any] = []
 
-        class InterruptingCursor:
-            def __init__(self, cur: Any) -> None:
-                self._cur = cur
+        def work(data: bytes) -> None:
+            results.append(ingest.import_file(engine, data, name="x.jsonl"))
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(self._cur, name)
+        threads = [threading.Thread(target=work, args=(p,)) for p in payloads]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        distinct = SMALL_BATCH + 150
+        assert store.event_count(engine) == distinct == len(store.event_rows(engine))
+        assert sum(r.accepted for r in results) == distinct
+        assert len({r[4] for r in store.event_rows(engine)}) == distinct
 
-            def _maybe_interrupt(self) -> None:
-                if len(calls) == 2:
-                    raise KeyboardInterrupt
 
-            def executemany(self, *args: Any, **kw: Any) -> Any:
-                result = self._cur.executemany(*args, **kw)
-                self._maybe_interrupt()  # rows written, not committed
-                return result
+# =========================================================================== PostgreSQL
 
-            def execute(self, sql: Any, *args: Any, **kw: Any) -> Any:
-                result = self._cur.execute(sql, *args, **kw)
-                if str(sql).lstrip().upper().startswith("INSERT INTO EVENT "):
-                    self._maybe_interrupt()
-                return result
 
-        class Conn:
-            def __init__(self, raw: Any) -> None:
-                self._raw = raw
-                calls.append(1)
+@pytest.mark.postgres
+def test_postgres_keeps_segment_bytes_in_the_database(postgres_engine, tmp_path, monkeypatch):
+    """A second server (another local cache folder) reads the same events from the database."""
+    monkeypatch.setenv("METERING_DATA_DIR", str(tmp_path / "server-a"))
+    ingest.import_file(postgres_engine, big_file(SMALL_BATCH + 3), name="a.jsonl")
+    answers = summary(fresh(postgres_engine))
+    with postgres_engine.connect() as conn:
+        blobs = conn.exec_driver_sql("SELECT count(*) FROM event_segment_blob").scalar()
+    assert blobs == 2  # the events file and the data file
+    monkeypatch.setenv("METERING_DATA_DIR", str(tmp_path / "server-b"))
+    other = EventStore(postgres_engine)  # what another machine opens: an empty cache folder
+    assert not any(p.is_file() for p in other.files.root.iterdir())
+    assert summary(frame_module._refresh(other, None).frame) == answers
+    assert any(p.is_file() for p in other.files.root.iterdir())  # fetched once, kept
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(self._raw, name)
 
-            def cursor(self, *args: Any, **kw: Any) -> Any:
-                return InterruptingCursor(self._raw.cursor(*args, **kw))
+# =========================================================================== earlier stores
 
-        monkeypatch.setattr(engine, "raw_connection", lambda: Conn(real_raw_connection()))
-        with pytest.raises(KeyboardInterrupt):
-            store.insert_events(engine, rows_of(30), import_id=None, batch_size=10)
-        monkeypatch.undo()
-        assert stored_keys(engine) == [f"k{i}" for i in range(10)]
-        assert_version_matches_table(engine)
 
-    def test_import_file_uses_store_batches(self, engine, monkeypatch):
-        monkeypatch.setattr(store, "BATCH_SIZE", 2)
-        original = store.insert_events
+def test_a_store_made_by_the_previous_version_opens_and_keeps_its_events(tmp_path):
+    """Events stored as rows by the previous version (no seq column, no segments) are read,
+    kept in order, and move into segments."""
+    import sqlite3
 
-        def small_batches(eng, rows, *, import_id, batch_size=2):
-            return original(eng, rows, import_id=import_id, batch_size=2)
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE import_batch (id INTEGER PRIMARY KEY, source VARCHAR(500) NOT NULL, created_at DATETIME NOT NULL,"
+        " accepted INTEGER NOT NULL, duplicates INTEGER NOT NULL, rejected INTEGER NOT NULL);"
+        "CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, event_name VARCHAR(100) NOT NULL, customer_id VARCHAR(255) NOT NULL,"
+        " ts_us BIGINT NOT NULL, idempotency_key VARCHAR(255) NOT NULL UNIQUE, properties TEXT NOT NULL, import_id INTEGER);"
+        "CREATE TABLE store_state (id INTEGER PRIMARY KEY, events INTEGER NOT NULL, generation INTEGER NOT NULL);"
+        "INSERT INTO store_state VALUES (1, 3, 0);"
+        "INSERT INTO import_batch VALUES (1, 'old.csv', '2026-10-01 00:00:00', 3, 0, 0);"
+    )
+    con.executemany("INSERT INTO event (event_name, customer_id, ts_us, idempotency_key, properties, import_id) VALUES (?, ?, ?, ?, ?, 1)",
+                    [("api.request", "c1", T0_S * 1_000_000, f"k{i}", json.dumps({"tokens": i})) for i in range(3)])
+    con.commit()
+    con.close()
+    engine = store.make_engine(f"sqlite:///{path}")
+    m = MetricCreate(name="M", code="m", unit="u", event_name="api.request", aggregation="latest", value_property="tokens")
+    assert aggregate(fresh(engine), m).value == 2  # ties go to the one stored last
+    assert store_for(engine).compact() == 3
+    assert aggregate(fresh(engine), m).value == 2
+    assert [r[4] for r in store.event_rows(engine)] == ["k0", "k1", "k2"]
+    assert ingest.import_file(engine, jsonl(event("c1", 0, key="k1")), name="x.jsonl").duplicates == 1
+    engine.dispose()
 
-        monkeypatch.setattr(store, "insert_events", small_batches)
-        result = ingest.import_file(engine, FILE_A + FILE_B, name="ab.jsonl")
-        assert (result.accepted, result.duplicates) == (8, 1)
+
+def test_store_files_are_owner_only(tmp_path):
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    ingest.import_file(engine, big_file(SMALL_BATCH), name="a.jsonl")
+    summary(fresh(engine))
+    root = store_for(engine).files.root
+    assert (tmp_path / "m.db").stat().st_mode & 0o777 == 0o600
+    assert root.stat().st_mode & 0o777 == 0o700
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o600, path
+    engine.dispose()
+
+
+def test_events_of_a_numpy_int_window(engine):
+    ingest.import_file(engine, FILE_A, name="a.jsonl")
+    m = metrics()[0]
+    assert aggregate(fresh(engine), m, start=np.int64(T0_S * 1_000_000), end=(T0_S + 2) * 1_000_000).events == 2

@@ -39,7 +39,7 @@ from metering import backtest
 from metering.backtest import analysis, reasons
 from metering.backtest.engine import MAX_PLANS
 from metering.backtest.months import label, parse
-from metering.frame import EventFrame
+from metering.engine import Events
 from metering.money import format_money
 from metering.plans import Plan
 from metering.preview import fmt, plural
@@ -198,7 +198,7 @@ def _table(df: pd.DataFrame, key: str, *, skip: int = 1, height: int | None = No
                  height=height or min(35 * (len(df) + 1) + 3, 460), **kw)
 
 
-def _cohort(frame: EventFrame, ws: Workspace) -> list[str] | None | bool:
+def _cohort(frame: Events, ws: Workspace) -> list[str] | None | bool:
     """The chosen customers (None: everyone in the events; False: nothing chosen yet)."""
     kind = st.radio("Cohort", [ALL, SUBSCRIBERS, CHOSEN], key=K + "cohort", horizontal=True)
     if kind == SUBSCRIBERS:

@@ -20,8 +20,9 @@ import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from metering.engine import stored_events
+from metering.engine.interface import EventQuery
 from metering import importing, metrics, simulate, store
-from metering.frame import to_us
 from metering.ingest import UnreadableFile
 from metering.importing import Progress
 from metering.models import Aggregation, MetricPublic
@@ -388,32 +389,6 @@ def daily_counts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 # =========================================================================== stored events
 
 
-@dataclass(frozen=True)
-class EventQuery:
-    event_name: str | None = None
-    customer_id: str | None = None
-    start: date | None = None  # first day (UTC)
-    end: date | None = None  # last day (UTC), inclusive
-
-
-def _where(q: EventQuery) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    if q.event_name:
-        clauses.append("event_name = :event_name")
-        params["event_name"] = q.event_name
-    if q.customer_id:
-        clauses.append("customer_id = :customer_id")
-        params["customer_id"] = q.customer_id
-    if q.start is not None:
-        clauses.append("ts_us >= :start_us")
-        params["start_us"] = to_us(datetime(q.start.year, q.start.month, q.start.day, tzinfo=UTC))
-    if q.end is not None:
-        end = q.end + timedelta(days=1)
-        clauses.append("ts_us < :end_us")
-        params["end_us"] = to_us(datetime(end.year, end.month, end.day, tzinfo=UTC))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
 def format_ts(ts_us: pd.Series) -> pd.Series:
     """UTC epoch µs → `2026-10-03 12:00:00 UTC` (fraction shown only when there is one)."""
     ts_us = pd.Series(ts_us, dtype="int64")
@@ -425,36 +400,25 @@ def format_ts(ts_us: pd.Series) -> pd.Series:
 
 
 def count_events(engine: Engine, q: EventQuery) -> int:
-    where, params = _where(q)
-    with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM event{where}"), params).scalar_one())
+    return stored_events(engine).count_events(q)
 
 
 def query_events(engine: Engine, q: EventQuery, *, limit: int, offset: int) -> pd.DataFrame:
-    """One page of stored events, newest first (SQL LIMIT/OFFSET: never loads them all)."""
-    where, params = _where(q)
-    sql = (
-        "SELECT id, ts_us, event_name, customer_id, properties, idempotency_key, import_id FROM event"
-        f"{where} ORDER BY ts_us DESC, id DESC LIMIT :limit OFFSET :offset"
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql), {**params, "limit": int(limit), "offset": int(offset)}).all()
-    df = pd.DataFrame(rows, columns=["id", "ts_us", "event_name", "customer_id", "properties", "idempotency_key", "import_id"])
+    """One page of stored events, newest first (only that page's texts are read)."""
+    df = stored_events(engine).browse(q, limit=int(limit), offset=int(offset))
     df.insert(1, "timestamp", format_ts(df["ts_us"]) if len(df) else pd.Series(dtype=str))
     return df
 
 
 def stored_event_names(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(text("SELECT DISTINCT event_name FROM event ORDER BY event_name"))]
+    return sorted(name for name, _ in stored_events(engine).event_name_counts())
 
 
 def stored_days(engine: Engine) -> tuple[date, date] | None:
-    with engine.connect() as conn:
-        lo, hi = conn.execute(text("SELECT min(ts_us), max(ts_us) FROM event")).one()
-    if lo is None:
+    bounds = stored_events(engine).time_bounds()
+    if bounds is None:
         return None
-    first, last = format_ts(pd.Series([lo, hi])).str.slice(0, 10)
+    first, last = format_ts(pd.Series(list(bounds))).str.slice(0, 10)
     return date.fromisoformat(first), date.fromisoformat(last)
 
 

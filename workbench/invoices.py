@@ -36,7 +36,8 @@ from sqlalchemy.engine import Engine
 
 from metering import compare, invoices
 from metering.billing import Window
-from metering.frame import EventFrame, from_us
+from metering.engine.columns import from_us
+from metering.engine.interface import Events
 from metering.invoices import Invoice, InvoiceLine
 from metering.money import format_money
 from metering.periods import parse_subscription_start
@@ -105,7 +106,7 @@ def period_label(start: datetime, end: datetime, tz: str) -> str:
     return f"{lo:%Y-%m-%d %H:%M} – {hi:%Y-%m-%d %H:%M}"
 
 
-def month_options(frame: EventFrame, ws: Workspace) -> list[str]:
+def month_options(frame: Events, ws: Workspace) -> list[str]:
     """YYYY-MM from the earliest to the latest event (and subscription start), in the workspace
     timezone, latest first; the current month when there is nothing at all."""
     instants: list[datetime] = []
@@ -144,7 +145,7 @@ class Selection:
     label: str  # the period as chosen, for captions and file names
 
 
-def compute(frame: EventFrame, ws: Workspace, sel: Selection) -> list[Invoice]:
+def compute(frame: Events, ws: Workspace, sel: Selection) -> list[Invoice]:
     """The invoices of a selection (the engine's `invoices.run`, then the chosen customers)."""
     result = invoices.run(frame, ws, plan_code=sel.plan_code, month=sel.month, window=sel.window)
     if sel.customers:
@@ -353,7 +354,7 @@ def customer_invoice_html(inv: Invoice, ws: Workspace, *, seller: str) -> str:
 # =========================================================================== the page
 
 
-def _choose(frame: EventFrame, ws: Workspace) -> Selection | None:
+def _choose(frame: Events, ws: Workspace) -> Selection | None:
     names = {p.code: p.name for p in ordered_plans(ws.plans)}
     options = [SUBSCRIPTIONS, *names]
     cols = st.columns([2.2, 1.3, 2.4])
@@ -390,7 +391,7 @@ def _choose(frame: EventFrame, ws: Workspace) -> Selection | None:
             return None
         window = utc_window(first, last)
         label = f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
-    everyone = sorted(set(frame.customers.values) | {s.customer_id for s in ws.subscriptions})
+    everyone = sorted(set(frame.customer_ids()) | {s.customer_id for s in ws.subscriptions})
     customers = st.multiselect("Customers", everyone, default=[], key=KEY + "customers", placeholder="All customers")
     return Selection(None if plan == SUBSCRIPTIONS else plan, month, window, tuple(customers) or None, label)
 
@@ -452,7 +453,7 @@ def _overview(invs: list[Invoice], ws: Workspace, sel: Selection) -> None:
         st.caption(f"The first {MAX_EXPANDERS} of {len(invs):,} invoices are listed; every one is in the downloads.")
 
 
-def _comparison(frame: EventFrame, ws: Workspace, sel: Selection) -> None:
+def _comparison(frame: Events, ws: Workspace, sel: Selection) -> None:
     st.caption("The same usage, the same period, priced under each plan: per customer and in total. "
                "The first plan is the baseline; a positive difference means the plan costs the customer more.")
     if len(ws.plans) < 2:

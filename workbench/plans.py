@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, metrics, plan_store, usage_series
-from metering.frame import EventFrame
+from metering.engine.interface import Events
 from metering.models import MetricPublic, MetricType
 from metering.money import currencies, format_money, round_money, to_decimal
 from metering.periods import parse_subscription_start
@@ -367,16 +367,13 @@ def save_subscriptions(engine: Engine, rows: list[dict[str, str]]) -> tuple[int,
 # --- price preview --------------------------------------------------------------------------
 
 
-def preview_default(frame: EventFrame, metric: MetricPublic) -> tuple[Decimal, int, str] | None:
+def preview_default(frame: Events, metric: MetricPublic) -> tuple[Decimal, int, str] | None:
     """(usage, matching events in the period, where it comes from) of the customer with the most
     usage of the metric in the latest UTC month with its events; None without events."""
-    codes = frame.event_names.codes_of([metric.event_name])
-    if not len(codes):
+    bounds = frame.time_bounds(metric.event_name)
+    if bounds is None:
         return None
-    mine = frame.ts_us[frame.event_names.codes == codes[0]]
-    if not len(mine):
-        return None
-    start, end = usage_series.window_of_month(int(mine.max()))
+    start, end = usage_series.window_of_month(bounds[1])
     recurring = metric.metric_type == MetricType.charge_recurring
     by_customer = aggregation.aggregate_by_customer(frame, metric, start=None if recurring else start, end=end)
     if not by_customer:
@@ -532,7 +529,7 @@ def _basics(errors: dict[str, str]) -> None:
                 help="Money off the usage lines each period; never carried over.")
 
 
-def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame: EventFrame,
+def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame: Events,
                   data: dict[str, Any], origin: dict[str, str], all_errors: dict[str, str]) -> None:
     ss = _ss()
     slot = ss[DRAFT]["charges"][m.code]
@@ -572,7 +569,7 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
         _preview(m, base, currency, frame, data, origin, errors, all_errors)
 
 
-def _preview(m: MetricPublic, base: str, currency: str, frame: EventFrame, data: dict[str, Any],
+def _preview(m: MetricPublic, base: str, currency: str, frame: Events, data: dict[str, Any],
              origin: dict[str, str], errors: dict[str, str], all_errors: dict[str, str]) -> None:
     mine = lambda found: any(k.startswith(base + ".") and not k.endswith(".on") for k in found)  # noqa: E731
     if mine(errors):
@@ -642,7 +639,7 @@ def _quota_block(m: MetricPublic, errors: dict[str, str], currency: str) -> None
                          "no carryover, no overage.")
 
 
-def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) -> None:
+def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> None:
     ss = _ss()
     draft = ss[DRAFT]
     sync_draft(draft, metric_list)
@@ -786,7 +783,7 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
                            on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c))
 
 
-def _subscriptions(engine: Engine, frame: EventFrame) -> None:
+def _subscriptions(engine: Engine, frame: Events) -> None:
     ss = _ss()
     st.subheader("Subscriptions", anchor=False)
     plans = plan_store.list_plans(engine)
@@ -809,7 +806,7 @@ def _subscriptions(engine: Engine, frame: EventFrame) -> None:
     })
     rows = apply_table_edits(ss.get(SUBS_BASE) or [], ss.get(SUBS_TABLE), SUB_COLUMNS)
     subscribed = {r["customer_id"] for r in rows}
-    missing = sorted(set(frame.customers.values) - subscribed)
+    missing = sorted(set(frame.customer_ids()) - subscribed)
     if missing:
         st.caption(f"{plural(len(missing), 'customer')} with events but no subscription: "
                    + ", ".join(md(c) for c in missing[:10]) + (" …" if len(missing) > 10 else ""))

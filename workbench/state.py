@@ -13,7 +13,8 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import store
-from metering.frame import EventFrame, shared_frames
+from metering.engine import Events, stored_events
+from metering.engine.frame import shared_frames
 
 SESSION_DEFAULTS: dict[str, Any] = {
     "editor:code": None,  # code of the metric being edited; None = a new metric
@@ -25,11 +26,10 @@ def engine() -> Engine:
     return store.make_engine()
 
 
-def frame() -> EventFrame:
-    """The current events as columns (reloaded or extended only when the store changed).
-
-    The process-wide cache is shared with the API, so the events are held in memory once."""
-    return shared_frames().get(engine())
+def frame() -> Events:
+    """The store's events now (the embedded engine reloads or extends its columns only when
+    the store changed; the view is shared with the API, so events are held in memory once)."""
+    return stored_events(engine())
 
 
 def init_session() -> None:

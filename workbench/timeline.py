@@ -28,7 +28,8 @@ from sqlalchemy.engine import Engine
 
 from metering import billing, invoices, periods
 from metering.billing import TimelinePeriod
-from metering.frame import EventFrame, from_us
+from metering.engine.columns import from_us
+from metering.engine.interface import Events
 from metering.models import MetricBase, MetricType
 from metering.money import format_money
 from metering.plans import Plan
@@ -83,7 +84,7 @@ def default_plan(ws: Workspace, plans: list[Plan]) -> Plan:
     return sorted(plans, key=lambda p: (-counts[p.code], p.base_fee, p.name.lower(), p.code))[0]
 
 
-def default_periods(frame: EventFrame, schedule: billing.Schedule | None) -> int:
+def default_periods(frame: Events, schedule: billing.Schedule | None) -> int:
     """Periods from the anchor up to the one holding the latest event (at least 1)."""
     bounds = frame.time_bounds()
     if schedule is None or bounds is None:
@@ -101,7 +102,7 @@ class Result:
     rows: dict[str, list[TimelinePeriod]]
 
 
-def compute(frame: EventFrame, ws: Workspace, metric: MetricBase, plan: Plan, count: int) -> Result:
+def compute(frame: Events, ws: Workspace, metric: MetricBase, plan: Plan, count: int) -> Result:
     """billing.timeline for every customer with events, under ``plan``."""
     billed = invoices.assignments(frame, plans=ws.plans, subscriptions=ws.subscriptions, tz=ws.timezone,
                                   plan_code=plan.code)

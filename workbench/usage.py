@@ -16,7 +16,8 @@ import streamlit as st
 
 from metering import aggregation, metrics, usage_series
 from metering.aggregation import AggregateResult
-from metering.frame import EventFrame, to_us
+from metering.engine.columns import to_us
+from metering.engine.interface import Events
 from metering.models import MetricPublic
 from metering.usage_series import NULL_GROUP
 from metering.values import decimal_str
@@ -40,18 +41,11 @@ def share(part: Decimal, total: Decimal) -> str:
     return f"{(part / total * 100):.1f} %"
 
 
-def default_window(frame: EventFrame, metric: MetricPublic, today: date | None = None) -> tuple[date, date]:
+def default_window(frame: Events, metric: MetricPublic, today: date | None = None) -> tuple[date, date]:
     """The UTC month of the latest event the metric reads (else of any event, else this month),
     as (first day, last day) inclusive."""
-    ts = frame.ts_us
-    codes = frame.event_names.codes_of([metric.event_name])
-    if len(codes):
-        mine = ts[frame.event_names.codes == codes[0]]
-        latest = int(mine.max()) if len(mine) else None
-    else:
-        latest = None
-    if latest is None and len(ts):
-        latest = int(ts.max())
+    bounds = frame.time_bounds(metric.event_name) or frame.time_bounds()
+    latest = bounds[1] if bounds else None
     if latest is None:
         today = today or datetime.now(UTC).date()
         latest = to_us(datetime(today.year, today.month, today.day, tzinfo=UTC))
@@ -107,7 +101,7 @@ class Selection:
         return window_bounds(self.first, self.last)[1]
 
 
-def _choose(frame: EventFrame, available: list[MetricPublic]) -> Selection | None:
+def _choose(frame: Events, available: list[MetricPublic]) -> Selection | None:
     by_code = {m.code: m for m in available}
     cols = st.columns([2.4, 1, 1])
     code = cols[0].selectbox(
@@ -119,7 +113,7 @@ def _choose(frame: EventFrame, available: list[MetricPublic]) -> Selection | Non
     # Keyed by metric: choosing another metric starts from that metric's latest month.
     first = cols[1].date_input("From (UTC)", value=first_default, key=f"{KEY}from:{code}")
     last = cols[2].date_input("To (UTC)", value=last_default, key=f"{KEY}to:{code}", help="Inclusive: usage up to the end of this day.")
-    options = sorted(frame.customers.values)
+    options = frame.customer_ids()
     chosen = st.multiselect(
         "Customers", options, default=[], key=KEY + "customers", placeholder="All customers",
     )

@@ -64,7 +64,7 @@ def counts(engine: Engine) -> Counts:
         metrics=len(metrics.list_metrics(engine)),
         plans=len(plan_store.list_plans(engine)),
         subscriptions=len(plan_store.list_subscriptions(engine)),
-        events=store.store_version(engine).count,
+        events=store.event_count(engine),
         timezone=plan_store.get_timezone(engine),
     )
 

@@ -30,7 +30,7 @@ from metering import billing, invoices
 from metering.backtest.months import MAX_MONTHS, BacktestError, Month, label, month_range, periods_in_month
 from metering.backtest.results import Backtest, PricedPlan
 from metering.billing import PeriodUsage, Schedule, Window
-from metering.frame import EventFrame
+from metering.engine import Events
 from metering.invoices import Invoice, InvoiceError
 from metering.models import MetricBase, MetricType
 from metering.plans import Plan, Quota
@@ -85,14 +85,14 @@ class BacktestCache:
     """
 
     def __init__(self, *, max_usage: int = 32, max_priced: int = 16) -> None:
-        self._frame: weakref.ref[EventFrame] | None = None
+        self._frame: weakref.ref[Events] | None = None
         self._calendars: OrderedDict[Any, Calendar] = OrderedDict()
         self._usage: OrderedDict[Any, Any] = OrderedDict()
         self._priced: OrderedDict[Any, Any] = OrderedDict()
         self._limits = {"calendars": 8, "usage": max_usage, "priced": max_priced}
         self.stats = {"usage_computed": 0, "usage_reused": 0, "plans_computed": 0, "plans_reused": 0}
 
-    def bind(self, frame: EventFrame) -> None:
+    def bind(self, frame: Events) -> None:
         if self._frame is None or self._frame() is not frame:
             self._calendars.clear()
             self._usage.clear()
@@ -132,7 +132,7 @@ class Calendar:
 
 
 def cohort(
-    frame: EventFrame,
+    frame: Events,
     workspace: Any,
     plans: Sequence[Plan],
     customer_ids: Iterable[str] | None = None,
@@ -195,7 +195,7 @@ def measured(metric: MetricBase, quota: Quota | None) -> bool:
     return _kind(metric) == MetricType.limit_recurring.value and quota.overage_unit_price is not None
 
 
-def usage_of(frame: EventFrame, metric: MetricBase, cal: Calendar, quota: Quota | None) -> Usage:
+def usage_of(frame: Events, metric: MetricBase, cal: Calendar, quota: Quota | None) -> Usage:
     """The metric's usage in every customer's periods, months in order."""
     if _kind(metric) == MetricType.limit_recurring.value:
         return _recurring_quota_usage(frame, metric, cal, quota)
@@ -218,7 +218,7 @@ def usage_of(frame: EventFrame, metric: MetricBase, cal: Calendar, quota: Quota 
     return out
 
 
-def _recurring_quota_usage(frame: EventFrame, metric: MetricBase, cal: Calendar, quota: Quota | None) -> Usage:
+def _recurring_quota_usage(frame: Events, metric: MetricBase, cal: Calendar, quota: Quota | None) -> Usage:
     assert quota is not None
     shared: dict[tuple[Schedule, Window], list[Window]] = {}
     chains: dict[str, list[Window]] = {}
@@ -296,7 +296,7 @@ def _quota_key(quota: Quota | None) -> Any:
 
 
 def run(
-    frame: EventFrame,
+    frame: Events,
     workspace: Any,
     plans: Sequence[Plan],
     months: Sequence[Month],
@@ -344,7 +344,7 @@ def run(
 
 
 def run_codes(
-    frame: EventFrame,
+    frame: Events,
     workspace: Any,
     codes: Sequence[str],
     first: str,

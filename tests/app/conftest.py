@@ -57,6 +57,7 @@ def demo_engine(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """A fresh copy of the loaded demo workspace as the app's store."""
     path = tmp_path / "app.db"
     shutil.copy(demo_db, path)
+    shutil.copytree(f"{demo_db}.events", f"{path}.events")  # the event segments beside it
     yield from _use_store(path, tmp_path, monkeypatch)
 
 

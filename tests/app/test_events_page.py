@@ -32,8 +32,7 @@ def upload(at, *files: tuple[str, bytes, str]):
 
 
 def event_count(engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM event")).scalar_one())
+    return store.event_count(engine)
 
 
 def imports_of(engine) -> list[tuple]:
@@ -254,8 +253,8 @@ def test_browser_filters_and_pages(app_engine):
     assert "Page 2 of 186 · events 26–50" in nav()
     second = dataframe(at, "events")
     assert set(first["idempotency_key"]).isdisjoint(second["idempotency_key"])
-    with app_engine.connect() as conn:
-        expected = [r[0] for r in conn.execute(text("SELECT idempotency_key FROM event ORDER BY ts_us DESC, id DESC LIMIT 25 OFFSET 25"))]
+    newest_first = sorted(store.event_rows(app_engine), key=lambda r: (r[3], r[0]), reverse=True)  # ts, then store order
+    expected = [r[4] for r in newest_first[25:50]]
     assert second["idempotency_key"].tolist() == expected
 
     at.selectbox(key="events:f_event").set_value("llm.tokens").run()

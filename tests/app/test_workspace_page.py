@@ -48,7 +48,7 @@ def test_load_demo_in_one_click_on_an_empty_workspace(app_engine: Engine) -> Non
     assert values(at) == {"Metrics": "0", "Plans": "0", "Subscriptions": "0", "Events": "0", "Timezone": "UTC"}
     at.button(key="workspace:demo").click().run(timeout=90)
     assert not at.exception, at.exception
-    events = store.store_version(app_engine).count
+    events = store.event_count(app_engine)
     assert values(at) == {"Metrics": "6", "Plans": "3", "Subscriptions": "11", "Events": fmt(events), "Timezone": "UTC"}
     assert f"{fmt(events)} events" in at.success[0].value
     assert events == sum(len(f) for f in demo.usage_frames()) + len(demo.sms_frame())
@@ -131,7 +131,7 @@ def test_import_replaces_or_merges(app_engine: Engine) -> None:
     assert [m.code for m in metrics.list_metrics(app_engine)] == ["api"]
     assert plan_store.get_timezone(app_engine) == "Europe/Berlin"
     assert values(at)["Timezone"] == "Europe/Berlin"
-    assert values(at)["Events"] == fmt(store.store_version(app_engine).count) != "0"  # events are kept
+    assert values(at)["Events"] == fmt(store.event_count(app_engine)) != "0"  # events are kept
     plan = workspace_from_store(app_engine).plan("pro")
     assert (plan.base_fee, plan.currency, plan.charges[0].unit_price) == (D(49), "EUR", D("0.01"))
 
@@ -148,12 +148,12 @@ def test_timezone_setting(app_engine: Engine) -> None:
 def test_reset_asks_then_deletes_everything(app_engine: Engine) -> None:
     import_workspace(app_engine, GOOD)
     ingest.import_file(app_engine, ROOT / "sample_events" / "api_requests.json")
-    events = store.store_version(app_engine).count
+    events = store.event_count(app_engine)
     at = page("workspace")
     at.button(key="workspace:reset").click().run()
     assert at.button(key="workspace:reset_yes").disabled
     at.button(key="workspace:reset_no").click().run()
-    assert store.store_version(app_engine).count > 0
+    assert store.event_count(app_engine) > 0
     at.button(key="workspace:reset").click().run()
     at.checkbox(key="workspace:reset_ack").check().run()
     at.button(key="workspace:reset_yes").click().run()

@@ -150,7 +150,7 @@ def test_demo_metric_preview_and_invoice_total(page: Page, live_server: Server, 
     load_demo_via_ui(page)
 
     # The workspace summary shows what the store now holds.
-    demo_events = store.store_version(store_engine).count
+    demo_events = store.event_count(store_engine)
     assert demo_events > 50_000
     expect(metric_value(page, "Events")).to_have_text(preview.fmt(demo_events))
     expect(metric_value(page, "Metrics")).to_have_text(preview.fmt(len(metrics.list_metrics(store_engine))))
@@ -242,7 +242,7 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
 
     open_app(page, live_server)
     nav(page, "Events")
-    before = store.store_version(store_engine).count
+    before = store.event_count(store_engine)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(BAD_ROWS))
     expect(page.get_by_test_id("stFileUploader").get_by_text(BAD_ROWS.name)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
@@ -250,7 +250,7 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
     expect(page.get_by_text("Rejected rows")).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
 
-    accepted = store.store_version(store_engine).count - before
+    accepted = store.event_count(store_engine) - before
     rejected = len(expected_errors)
     duplicates = len(parsed) - len(set(parsed.idempotency_key))  # a row repeated in the file
     assert duplicates == 1
