@@ -63,6 +63,7 @@ def engine_backtest(engine: Engine, plans: list) -> backtest.Backtest:
 
 def test_backtest_journey(page: Page, live_server: Server, store_engine: Engine, shot, tmp_path: Path) -> None:
     demo.load_demo(store_engine)
+    page.set_viewport_size({"width": 1440, "height": 2000})
     open_app(page, live_server)
     nav(page, "Backtest")
     choose(page, "From", "2026-10")
