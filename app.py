@@ -19,6 +19,7 @@ PAGES = {
     ],
     "Billing": [
         ("pages/invoices.py", "Invoices", ":material/receipt_long:"),
+        ("pages/backtest.py", "Backtest", ":material/query_stats:"),
     ],
     "Workspace": [
         ("pages/workspace.py", "Workspace", ":material/folder_open:"),

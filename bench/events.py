@@ -1,7 +1,9 @@
 """The benchmarks' events: N realistic LLM-token events (1,000 customers, October 2026) as CSV.
 
 Up to 2M events are simulated in one go; more are simulated a day at a time (the same
-spread over 30 days) and appended, so 100M events never sit in memory at once.
+spread over 30 days) and appended, so 100M events never sit in memory at once. With
+``months=k`` (the backtest benchmark) the events are spread over the k calendar months from
+October 2026 instead of 30 days (simulated in one go); the default output is unchanged.
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ DAYS = 30
 ONE_GO = 2_000_000
 
 
-def write_events_csv(directory: Path, *, events: int, seed: int) -> tuple[pd.DataFrame, Path]:
+def span_days(months: int | None) -> int:
+    """30 (the default), or the days of `months` calendar months from START."""
+    if months is None:
+        return DAYS
+    total = START.year * 12 + START.month - 1 + months
+    end = datetime(total // 12, total % 12 + 1, 1, tzinfo=timezone.utc)
+    return (end - START).days
+
+
+def write_events_csv(directory: Path, *, events: int, seed: int, months: int | None = None) -> tuple[pd.DataFrame, Path]:
     """Simulate exactly `events` events and write them to directory/events.csv. Returns the
     events as a DataFrame (≤ 2M events; otherwise only the last day's, to keep memory flat)."""
     path = Path(directory) / "events.csv"
-    if events <= ONE_GO:
+    if events <= ONE_GO or months is not None:
+        days = span_days(months)
         spec = simulate.template_spec(
-            "llm_tokens", customers=1000, start=START, days=DAYS, daily_volume=max(1, -(-events // DAYS)), seed=seed,
+            "llm_tokens", customers=1000, start=START, days=days, daily_volume=max(1, -(-events // days)), seed=seed,
         )
         df = simulate.simulate(spec).head(events)
         simulate.to_csv(df, path)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from metering import aggregation, billing, ingest, invoices, metrics, store
+from metering import aggregation, backtest, billing, ingest, invoices, metrics, store
 from metering.engine import Events, stored_events
 from metering.engine.columns import from_us
 from metering.engine.frame import EventFrame
@@ -191,6 +191,27 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    codes = [c.strip() for c in args.plans.split(",")]
+    if not all(codes):
+        raise UsageError("--plans: write plan codes separated by commas, e.g. --plans starter,growth")
+    try:
+        months = backtest.month_range(args.start, args.end)
+        workspace = _billing_workspace(args)
+        known = {p.code: p for p in workspace.plans}
+        for code in codes:  # unknown or incompatible plans are usage errors before any event is read
+            if code not in known:
+                workspace.plan(code)
+        plans = [known[c] for c in codes]
+        backtest.check_plans(plans)
+        frame = _frame(args)
+        result = backtest.run(frame, workspace, plans, months, customer_ids=args.customer)
+    except backtest.BacktestError as exc:
+        raise UsageError(str(exc)) from None
+    _print(result.to_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metering", description="Usage metering and billing, headless. Prints JSON.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -227,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--periods", required=True, metavar="N")
     p.add_argument("--customer", metavar="ID")
     p.set_defaults(run=cmd_timeline)
+
+    p = sub.add_parser("backtest", help="price the same usage under 2-6 plans, month by month (the first is the baseline)")
+    p.add_argument("--workspace", metavar="W", help="workspace JSON (default: the app's own setup)")
+    p.add_argument("--events", action="append", metavar="E", help="event file (repeatable; default: the store)")
+    p.add_argument("--plans", required=True, metavar="A,B[,...]", help="plan codes, baseline first")
+    p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
+    p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
+    p.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
+    p.set_defaults(run=cmd_backtest)
     return parser
 
 

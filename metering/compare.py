@@ -74,6 +74,39 @@ class Comparison:
         }
 
 
+@dataclass(frozen=True)
+class PlanGroup:
+    """Plans that can be compared with each other: one currency, one billing interval."""
+
+    currency: str
+    interval: str
+    plans: list[Plan]
+    subscribers: int
+
+    @property
+    def label(self) -> str:
+        count = f"{len(self.plans)} plan{'' if len(self.plans) == 1 else 's'}"
+        return f"{self.currency} · every {self.interval} ({count})"
+
+
+def compatible_groups(plans: Sequence[Plan], subscriptions: Sequence[Any] = ()) -> list[PlanGroup]:
+    """``plans`` split by (currency, interval), each group keeping the plans' order. The group
+    whose plans have the most subscribers comes first (then the one with the most plans, then
+    by currency and interval), so a page's default comparison is always a possible one and
+    follows where the customers are, never a cheap plan in another currency."""
+    per_plan: dict[str, int] = {}
+    for sub in subscriptions:
+        code = sub["plan"] if isinstance(sub, dict) else getattr(sub, "plan", None)
+        per_plan[str(code)] = per_plan.get(str(code), 0) + 1
+    groups: dict[tuple[str, str], list[Plan]] = {}
+    for plan in plans:
+        groups.setdefault((plan.currency, plan.interval), []).append(plan)
+    out = [PlanGroup(cur, interval, members, sum(per_plan.get(p.code, 0) for p in members))
+           for (cur, interval), members in groups.items()]
+    out.sort(key=lambda g: (-g.subscribers, -len(g.plans), g.currency, g.interval))
+    return out
+
+
 def compare_plans(
     frame: Events,
     metrics: Sequence[MetricBase],

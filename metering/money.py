@@ -46,8 +46,10 @@ def normalize_currency(currency: Any) -> str:
     return code
 
 
+@lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
-    """Decimal places of the currency's minor unit: USD 2, JPY 0, KWD 3."""
+    """Decimal places of the currency's minor unit: USD 2, JPY 0, KWD 3 (cached: every
+    invoice line asks, and Babel's lookup costs more than the rounding)."""
     return int(get_currency_precision(normalize_currency(currency)))
 
 

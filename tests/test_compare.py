@@ -111,3 +111,21 @@ def test_plans_that_cannot_be_compared() -> None:
         compare.compare_plans(frame, ws.metrics, [ws.plan("current"), ws.plan("yearly")], month=(2026, 10))
     with pytest.raises(compare.ComparisonError, match="only once"):
         compare.compare_plans(frame, ws.metrics, [ws.plan("current"), ws.plan("current")], month=(2026, 10))
+
+
+def test_compatible_groups_put_where_the_customers_are_first() -> None:
+    from metering.plans import Plan
+
+    def plan(code: str, currency: str = "USD", interval: str = "month", fee: str = "0") -> Plan:
+        return Plan.model_validate({"code": code, "name": code.title(), "currency": currency, "interval": interval,
+                                    "base_fee": fee})
+
+    plans = [plan("cheap_eur", "EUR", fee="1"), plan("a", fee="10"), plan("b", fee="20"), plan("w", interval="week"),
+             plan("eur2", "EUR", fee="5"), plan("eur3", "EUR", fee="6")]
+    subs = [{"customer_id": "c1", "plan": "a"}, {"customer_id": "c2", "plan": "b"}]
+    groups = compare.compatible_groups(plans, subs)
+    assert [(g.currency, g.interval, [p.code for p in g.plans], g.subscribers) for g in groups] == [
+        ("USD", "month", ["a", "b"], 2), ("EUR", "month", ["cheap_eur", "eur2", "eur3"], 0), ("USD", "week", ["w"], 0)]
+    assert groups[0].label == "USD · every month (2 plans)" and groups[2].label == "USD · every week (1 plan)"
+    # without subscribers: the group with the most plans
+    assert [g.currency for g in compare.compatible_groups(plans)][:1] == ["EUR"]

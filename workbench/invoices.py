@@ -16,6 +16,8 @@ Rules decided here:
   To + 1 day 00:00 UTC) is billed as one period for everyone (the CLI's `--from`/`--to`).
 - Totals are summed per currency (plans may bill in different currencies); the revenue chart
   shows the first invoice's currency.
+- Plan comparison offers only plans that can be compared (one currency and interval): by
+  default the group with the most subscribers; a choice of group appears when plans differ.
 """
 
 from __future__ import annotations
@@ -454,13 +456,17 @@ def _overview(invs: list[Invoice], ws: Workspace, sel: Selection) -> None:
 def _comparison(frame: Events, ws: Workspace, sel: Selection) -> None:
     st.caption("The same usage, the same period, priced under each plan: per customer and in total. "
                "The first plan is the baseline; a positive difference means the plan costs the customer more.")
-    names = {p.code: p.name for p in ordered_plans(ws.plans)}
-    if len(names) < 2:
+    if len(ws.plans) < 2:
         st.info("Create at least two plans on the Plans page to compare them.")
         return
+    group = choose_group(ordered_plans(ws.plans), ws.subscriptions, KEY + "compare", KEY + "compare_group")
+    names = {p.code: p.name for p in group.plans}
+    if len(names) < 2:
+        st.info(f"Only one plan bills in {group.currency} every {group.interval}: plans can be compared only "
+                "with plans of the same currency and interval. Pick other plans above, or create one.")
+        return
     chosen = st.multiselect(
-        "Plans to compare (baseline first)", list(names), default=list(names)[: min(4, len(names))],
-        key=KEY + "compare", format_func=lambda c: f"{names[c]} ({c})",
+        "Plans to compare (baseline first)", list(names), key=KEY + "compare", format_func=lambda c: f"{names[c]} ({c})",
     )
     if len(chosen) < 2:
         st.info("Pick at least two plans.")
@@ -492,6 +498,42 @@ def _comparison(frame: Events, ws: Workspace, sel: Selection) -> None:
     st.altair_chart(charts.plan_comparison_chart(comparison_long(comparison), currency=cur, plans=comparison.plans),
                     key=KEY + "compare_chart", width="stretch")
     st.caption(f"{len(comparison.customers):,} customer(s) priced under {len(plans)} plans for {sel.label}.")
+
+
+def group_key(group: compare.PlanGroup) -> str:
+    return f"{group.currency} {group.interval}"
+
+
+def choose_group(
+    plans: Sequence[Plan], subscriptions: Sequence[Any], plans_key: str, group_widget: str, *, count: int = 4,
+    label: str = "Compare plans in",
+) -> compare.PlanGroup:
+    """The plans that can be compared (one currency and interval; the group with the most
+    subscribers by default), with a choice of group when the plans differ. The multiselect at
+    ``plans_key`` starts (and restarts, when the group changes) with the group's first
+    ``count`` plans; codes no longer in the group are dropped from it."""
+    groups = compare.compatible_groups(plans, subscriptions)
+    by_key = {group_key(g): g for g in groups}
+
+    def reset() -> None:
+        picked = by_key.get(st.session_state.get(group_widget), groups[0])
+        st.session_state[plans_key] = [p.code for p in picked.plans[:count]]
+
+    if len(groups) > 1:
+        if st.session_state.get(group_widget) not in by_key:
+            st.session_state.pop(group_widget, None)
+            st.session_state.pop(plans_key, None)
+        st.selectbox(label, list(by_key), key=group_widget, on_change=reset, format_func=lambda k: by_key[k].label,
+                     help="Plans bill in different currencies or intervals: totals can only be compared "
+                          "within one currency and one interval.")
+    group = by_key.get(st.session_state.get(group_widget), groups[0])
+    codes = [p.code for p in group.plans]
+    current = st.session_state.get(plans_key)
+    if current is None:
+        st.session_state[plans_key] = codes[:count]
+    elif any(c not in codes for c in current):
+        st.session_state[plans_key] = [c for c in current if c in codes]
+    return group
 
 
 def _customer_view(invs: list[Invoice], ws: Workspace) -> None:

@@ -155,12 +155,31 @@ def test_plan_comparison_per_customer_and_in_total(demo_engine: Engine) -> None:
     assert "Pick at least two plans" in " ".join(i.value for i in at.info)
 
 
-def test_plans_in_different_currencies_cannot_be_compared(demo_engine: Engine) -> None:
+def test_a_cheaper_plan_in_another_currency_does_not_break_the_default_comparison(demo_engine: Engine) -> None:
+    # issue 8: a cheaper EUR plan used to become the baseline and the default comparison an error
+    plan_store.save_plan(demo_engine, plan={"code": "euro", "name": "Euro", "currency": "EUR", "base_fee": "40"})
+    plan_store.save_plan(demo_engine, plan={"code": "euro_pro", "name": "Euro Pro", "currency": "EUR", "base_fee": "90"})
+    at = page("invoices")
+    assert not at.exception, at.exception
+    assert at.selectbox(key="invoices:compare_group").options == ["USD · every month (3 plans)", "EUR · every month (2 plans)"]
+    assert at.multiselect(key="invoices:compare").value == ["starter", "growth", "scale"]
+    assert at.multiselect(key="invoices:compare").options == ["Starter (starter)", "Growth (growth)", "Scale (scale)"]
+    assert not at.error
+    assert "Starter — total (USD)" in values(at)
+
+    at.selectbox(key="invoices:compare_group").set_value("EUR month").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="invoices:compare").value == ["euro", "euro_pro"]
+    assert not at.error
+    assert {"Euro — total (EUR)", "Euro Pro — total (EUR)"} <= set(values(at))
+
+
+def test_one_plan_alone_in_its_currency_says_why_it_cannot_be_compared(demo_engine: Engine) -> None:
     plan_store.save_plan(demo_engine, plan={"code": "euro", "name": "Euro", "currency": "EUR", "base_fee": "40"})
     at = page("invoices")
-    at.multiselect(key="invoices:compare").set_value(["starter", "euro"]).run()
+    at.selectbox(key="invoices:compare_group").set_value("EUR month").run()
     assert not at.exception, at.exception
-    assert "plans must share a currency" in at.error[0].value
+    assert "Only one plan bills in EUR every month" in " ".join(i.value for i in at.info)
 
 
 def test_customer_facing_invoice(demo_engine: Engine) -> None:
