@@ -98,6 +98,7 @@ def store_in_chunks(
         rejected=rejected,
         errors=sorted(parsed.errors, key=lambda e: e.line),
         import_id=import_id,
+        future=ingest.count_future(parsed),
     )
 
 

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,11 @@ from metering.values import JSON_NUMBER, NUMERIC_TEXT, parse_decimal
 REQUIRED = ("event_name", "customer_id", "timestamp")
 EVENT_FIELDS = (*REQUIRED, "idempotency_key", "properties")
 MAX_EPOCH_S = 253_402_300_800  # 10000-01-01: beyond that a number is not a timestamp
+# The times an event may carry: every page (periods, charts, date pickers, pandas' datetimes)
+# can show these, so a year-9999 typo is refused at intake instead of breaking reads.
+MIN_TS_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00Z, included
+MAX_TS_US = 7_258_118_400_000_000  # 2200-01-01T00:00:00Z, excluded
+TS_RANGE_TEXT = "1900-01-01 to 2199-12-31 (UTC)"
 _TS_OFFSET = 1 << 62  # keeps pre-1970 timestamps positive in keys
 
 # JSON numbers are parsed as marked strings so their literal text survives (no float drift,
@@ -89,14 +95,25 @@ class ImportResult:
     rejected: int
     errors: list[RowError]
     import_id: int | None = None
+    future: int = 0  # valid events dated after the moment of the import (planned usage, or a typo)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "future": self.future,
             "errors": [e.to_json() for e in self.errors],
         }
+
+
+def count_future(parsed: ParsedEvents, *, now_us: int | None = None) -> int:
+    """How many valid events of a file are dated after now (a file may hold planned usage;
+    the result says how much, so a year typo does not go unnoticed)."""
+    if not len(parsed):
+        return 0
+    now_us = time.time_ns() // 1000 if now_us is None else now_us
+    return int(np.count_nonzero(np.asarray(parsed.ts_us, dtype=np.int64) > now_us))
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -202,12 +219,20 @@ def parse_timestamps(raw: Sequence[Any] | pa.Array) -> tuple[np.ndarray, dict[in
     for i in np.flatnonzero(numeric).tolist():  # epoch numbers: exact via Decimal, one by one (rare)
         seconds = parse_decimal(arr[i].as_py())
         if seconds is None or not (-MAX_EPOCH_S < seconds < MAX_EPOCH_S):
-            reasons[i] = f"epoch seconds {_clip(arr[i].as_py())} out of range"
+            reasons[i] = f"epoch seconds {_clip(arr[i].as_py())} out of range ({TS_RANGE_TEXT})"
         else:
             out[i] = int((seconds * 1_000_000).to_integral_value(rounding="ROUND_FLOOR"))
+    outside = ~blank & ((out < MIN_TS_US) | (out >= MAX_TS_US))
+    for i in np.flatnonzero(outside).tolist():  # only rows that parsed: a bad one keeps its reason
+        reasons.setdefault(i, f"'{_clip(arr[i].as_py())}' is outside the supported times, {TS_RANGE_TEXT}")
     for i in np.flatnonzero(blank).tolist():
         reasons[i] = "timestamp is required"
     return out, reasons
+
+
+def in_time_range(ts_us: int) -> bool:
+    """Whether an instant (epoch µs) is one an event may carry (MIN_TS_US ≤ t < MAX_TS_US)."""
+    return MIN_TS_US <= ts_us < MAX_TS_US
 
 
 def _clip(value: Any, width: int = 40) -> str:
@@ -242,10 +267,13 @@ def _finish(
     lines: Sequence[int] | np.ndarray,
     early: dict[int, RowError],
 ) -> ParsedEvents:
-    """Vectorized checks of the columns; rows with an early (per-record) error are rejected."""
-    name_a = pc.utf8_trim_whitespace(_strings(names))
-    cust_a = pc.utf8_trim_whitespace(_strings(customers))
-    key_a = pc.utf8_trim_whitespace(_strings(keys))
+    """Vectorized checks of the columns; rows with an early (per-record) error are rejected.
+
+    Event name, customer and key are kept exactly as sent (no trimming): `" c1"` is not
+    customer `c1`, and an event name with a space is refused by its character rule."""
+    name_a = _strings(names)
+    cust_a = _strings(customers)
+    key_a = _strings(keys)
     prop_a = _strings(props)
     lines = np.asarray(lines, dtype=np.int64)
     n = len(name_a)
@@ -553,7 +581,7 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str]:
         prop = {}
     if not isinstance(prop, dict):
         raise _BadField("properties", "properties must be a JSON object")
-    fields = (obj["event_name"].strip(), obj["customer_id"].strip(), stamp.strip(), key.strip(), canonical_json(prop))
+    fields = (obj["event_name"], obj["customer_id"], stamp.strip(), key, canonical_json(prop))
     for name, value in zip(("event_name", "customer_id", "timestamp", "idempotency_key", "properties"), fields):
         try:
             value.encode("utf-8")
@@ -582,6 +610,8 @@ def parse_jsonl(text: str) -> ParsedEvents:
 
 
 def parse_json_array(text: str) -> ParsedEvents:
+    if not text.strip():  # no document at all, not an empty list of events
+        raise UnreadableFile("the file is empty: a JSON file must hold an array of event objects ([] for none)")
     try:
         data = loads_exact(text)
     except ValueError as exc:
@@ -659,6 +689,7 @@ def store_parsed(engine: Engine, parsed: ParsedEvents, *, source: str) -> Import
         rejected=len(parsed.errors),
         errors=sorted(parsed.errors, key=lambda e: e.line),
         import_id=import_id,
+        future=count_future(parsed),
     )
     store.finish_import(engine, import_id, accepted=result.accepted, duplicates=result.duplicates, rejected=result.rejected)
     return result

@@ -226,6 +226,24 @@ def delete_import(engine: Engine, import_id: int) -> int:
     return int(deleted)
 
 
+def delete_event(engine: Engine, idempotency_key: str) -> bool:
+    """Delete one event by its idempotency key (unique in the store). Returns whether it existed.
+
+    In the same transaction its import's `accepted` count drops by one and the store's count
+    and generation change as for `delete_import`, so every cached frame reloads."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            text("SELECT id, import_id FROM event WHERE idempotency_key = :k"), {"k": idempotency_key}
+        ).first()
+        if row is None:
+            return False
+        conn.execute(text("DELETE FROM event WHERE id = :i"), {"i": row[0]})
+        conn.execute(text("UPDATE store_state SET events = events - 1, generation = generation + 1 WHERE id = 1"))
+        if row[1] is not None:
+            conn.execute(text("UPDATE import_batch SET accepted = accepted - 1 WHERE id = :i AND accepted > 0"), {"i": row[1]})
+    return True
+
+
 def delete_all_events(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM event"))

@@ -198,6 +198,35 @@ class TestDeleteImport:
         assert store.store_version(engine).count == 5
 
 
+class TestDeleteEvent:
+    """Issue 8: one event (say a far-future typo) can be deleted without deleting its import."""
+
+    def test_delete_one_event_keeps_counts_right_and_reloads_frames(self, engine):
+        a = ingest.import_file(engine, FILE_A, name="a.jsonl")
+        cache = FrameCache()
+        assert len(cache.get(engine)) == 5
+        key = stored_keys(engine)[2]
+        before = store.store_version(engine)
+        assert store.delete_event(engine, key) is True
+        after = store.store_version(engine)
+        assert after.count == 4 and after.generation == before.generation + 1
+        assert key not in stored_keys(engine) and len(stored_keys(engine)) == 4
+        assert_version_matches_table(engine)
+        with Session(engine) as session:
+            batch = session.get(ImportBatch, a.import_id)
+            assert batch is not None and batch.accepted == 4  # the delete dialog's count stays true
+        frame = cache.get(engine)
+        assert len(frame) == 4 and summary(frame) == summary(EventFrame.from_store(engine))
+        # the rest of the import still deletes together
+        assert store.delete_import(engine, a.import_id) == 4
+
+    def test_an_unknown_key_deletes_nothing(self, engine):
+        ingest.import_file(engine, FILE_A, name="a.jsonl")
+        before = store.store_version(engine)
+        assert store.delete_event(engine, "no-such-key") is False
+        assert store.store_version(engine) == before
+
+
 class TestStoreVersion:
     def test_empty(self, engine):
         assert store.store_version(engine) == store.StoreVersion(0, 0)
