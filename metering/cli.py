@@ -14,7 +14,15 @@ from typing import Any, NoReturn
 from metering import aggregation, billing, ingest, invoices, metrics, store
 from metering.frame import EventFrame, from_us
 from metering.models import MetricBase
-from metering.workspace import Workspace, WorkspaceError, load_workspace, workspace_from_store
+from metering.workspace import (
+    Workspace,
+    WorkspaceError,
+    export_workspace,
+    import_document,
+    load_workspace,
+    read_document,
+    workspace_from_store,
+)
 
 
 class UsageError(Exception):
@@ -84,10 +92,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         except ingest.UnreadableFile as exc:
             raise UsageError(f"{path}: {exc}") from None
     engine = store.make_engine()
-    total = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": []}
+    total = {"accepted": 0, "duplicates": 0, "rejected": 0, "future": 0, "errors": []}
     for path, parsed in parsed_files:
         result = ingest.store_parsed(engine, parsed, source=path)
-        for key in ("accepted", "duplicates", "rejected"):
+        for key in ("accepted", "duplicates", "rejected", "future"):
             total[key] += getattr(result, key)
         for err in result.errors:
             row = err.to_json()
@@ -186,6 +194,19 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workspace_export(args: argparse.Namespace) -> int:
+    _print(export_workspace(store.make_engine()))
+    return 0
+
+
+def cmd_workspace_import(args: argparse.Namespace) -> int:
+    data = read_document(args.file)  # an unreadable file: WorkspaceError before the store is opened
+    workspace = import_document(store.make_engine(), data, merge=args.merge)
+    _print({"metrics": len(workspace.metrics), "plans": len(workspace.plans),
+            "subscriptions": len(workspace.subscriptions)})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metering", description="Usage metering and billing, headless. Prints JSON.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -222,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--periods", required=True, metavar="N")
     p.add_argument("--customer", metavar="ID")
     p.set_defaults(run=cmd_timeline)
+
+    p = sub.add_parser("workspace", help="export the store's workspace, or import a workspace file into it")
+    ws_sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ws_sub.required = True
+    q = ws_sub.add_parser("export", help="print the store's metrics, plans, subscriptions and timezone (contract §5)")
+    q.set_defaults(run=cmd_workspace_export)
+    q = ws_sub.add_parser("import", help="validate a workspace file, then load it into the store (events are kept)")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--merge", action="store_true",
+                   help="add to the store's workspace, replacing the same codes and customers (default: replace it)")
+    q.set_defaults(run=cmd_workspace_import)
     return parser
 
 

@@ -30,7 +30,7 @@ from metering import demo, metrics, plan_store, store
 from metering.demo import DemoSummary
 from metering.importing import Progress
 from metering.preview import fmt, plural
-from metering.workspace import Workspace, WorkspaceError, export_workspace, import_workspace, parse_workspace
+from metering.workspace import Workspace, WorkspaceError, export_workspace, import_document, parse_workspace
 from workbench import state
 from workbench.editor import md
 
@@ -75,6 +75,11 @@ def counts(engine: Engine) -> Counts:
 def read_upload(data: bytes, name: str = "workspace.json") -> Workspace:
     """A workspace file's bytes → a checked Workspace; WorkspaceError (naming the bad field's
     path, or saying why the file cannot be read) otherwise."""
+    return parse_workspace(upload_document(data, name))
+
+
+def upload_document(data: bytes, name: str = "workspace.json") -> Any:
+    """A workspace file's bytes → its JSON document (decimals exact), or WorkspaceError."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise WorkspaceError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB: is it a workspace file?")
     try:
@@ -84,16 +89,15 @@ def read_upload(data: bytes, name: str = "workspace.json") -> Workspace:
     if not text.strip():
         raise WorkspaceError(f"{name} is empty")
     try:
-        doc = json.loads(text, parse_float=str)  # decimals stay exact
+        return json.loads(text, parse_float=str)  # decimals stay exact
     except json.JSONDecodeError as exc:
         raise WorkspaceError(f"{name} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return parse_workspace(doc)
 
 
 def import_upload(engine: Engine, data: bytes, *, name: str = "workspace.json", replace: bool = True) -> Workspace:
-    """Check the file, then load it into the store (see `metering.workspace.import_workspace`)."""
-    ws = read_upload(data, name)
-    import_workspace(engine, ws, replace=replace)
+    """Check the file, then load it into the store (`metering.workspace.import_document`: a
+    merge may refer to the store's own metrics and plans)."""
+    ws = import_document(engine, upload_document(data, name), merge=not replace)
     state.clear_caches()
     return ws
 
