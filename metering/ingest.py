@@ -617,6 +617,11 @@ def parse_json_array(text: str) -> ParsedEvents:
     except ValueError as exc:
         raise UnreadableFile(f"not valid JSON: {_clip(exc, 120)}") from None
     start = len(text) - len(text.lstrip())  # where the document's value begins
+    if _is_workspace(data):
+        raise UnreadableFile(
+            "this is a workspace file (metrics, plans, subscriptions), not events: import it on the Workspace "
+            "page or with `metering workspace import`"
+        )
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]
         found = _EVENTS_ARRAY.search(text)
@@ -626,6 +631,15 @@ def parse_json_array(text: str) -> ParsedEvents:
     if not isinstance(data, list):
         raise UnreadableFile("a JSON file must hold an array of event objects")
     return parse_records(zip(_element_lines(text, start, len(data)), data))
+
+
+_WORKSPACE_KEYS = frozenset({"timezone", "metrics", "plans", "subscriptions"})
+
+
+def _is_workspace(data: Any) -> bool:
+    """A workspace document (contract §5) given where events belong: an object with workspace
+    keys and none of an event's own fields."""
+    return isinstance(data, dict) and bool(data) and set(data) <= _WORKSPACE_KEYS and not set(data) & set(EVENT_FIELDS)
 
 
 _EVENTS_ARRAY = re.compile(r'^\s*\{.*?"events"\s*:\s*\[', re.DOTALL)
