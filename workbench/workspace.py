@@ -139,7 +139,7 @@ def _load_demo_now(engine: Engine) -> None:
     st.session_state[FLASH] = (
         f"Loaded the demo workspace: {plural(summary.metrics, 'metric')}, {plural(summary.plans, 'plan')}, "
         f"{plural(summary.subscriptions, 'subscription')} and {plural(summary.events, 'event')} "
-        f"({demo.START:%b %Y} – {demo.END:%b %Y}) in {summary.seconds:.1f} s."
+        f"({summary.start:%b %d, %Y} – {summary.end:%b %d, %Y %H:%M} UTC, ending now) in {summary.seconds:.1f} s."
     )
 
 
@@ -211,7 +211,7 @@ def _demo_section(engine: Engine, now: Counts) -> None:
             "three plans — **Starter**, **Growth**, **Scale** — using standard, graduated, volume, package and "
             "percentage charges, base fees, seats, included credit and SMS quotas; a subscription for every "
             "customer; and simulated usage from "
-            f"{demo.START:%b %Y} to {demo.END:%b %Y}."
+            f"{demo.span().start:%b %d, %Y} up to now (two whole months and this one so far)."
         )
         st.caption(demo_note())
         if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:"):
