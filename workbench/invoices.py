@@ -10,8 +10,9 @@ Rules decided here:
 - "Each customer's subscription" bills every subscribed customer under its plan; choosing a plan
   is a what-if that bills every customer found in the events under that plan.
 - Month: the first billing period of each customer that starts in that month (the CLI's
-  `--period`); the list runs from the month of the earliest event to the month of the latest
-  (subscription starts included), in the workspace timezone, latest first.
+  `--period`); the list runs from the month of the earliest event (or subscription start) to
+  the current month, in the workspace timezone, latest first, and starts at the last complete
+  month. Later months (planned usage) are billed with Custom dates.
 - Custom dates: UTC calendar days, the To day included: the window [From 00:00 UTC,
   To + 1 day 00:00 UTC) is billed as one period for everyone (the CLI's `--from`/`--to`).
 - Totals are summed per currency (plans may bill in different currencies); the revenue chart
@@ -103,28 +104,35 @@ def period_label(start: datetime, end: datetime, tz: str) -> str:
     return f"{lo:%Y-%m-%d %H:%M} – {hi:%Y-%m-%d %H:%M}"
 
 
-def month_options(frame: EventFrame, ws: Workspace) -> list[str]:
-    """YYYY-MM from the earliest to the latest event (and subscription start), in the workspace
-    timezone, latest first; the current month when there is nothing at all."""
-    instants: list[datetime] = []
+def month_options(frame: EventFrame, ws: Workspace, *, now: datetime | None = None) -> list[str]:
+    """YYYY-MM from the month of the earliest event (or subscription start) to the current
+    month, in the workspace timezone, latest first. Months after the current one are not
+    listed — one event dated 2099 must not fill the list — (bill planned usage with Custom
+    dates); just the current month when there is nothing earlier."""
+    now = now or datetime.now(UTC)
+    instants: list[datetime] = [now]
     bounds = frame.time_bounds()
     if bounds is not None:
-        instants += [from_us(bounds[0]), from_us(bounds[1])]
+        instants.append(from_us(bounds[0]))
     for sub in ws.subscriptions:
         if sub.start:
             try:
                 instants.append(parse_subscription_start(sub.start, tz=ws.timezone))
             except ValueError:
                 pass
-    if not instants:
-        instants = [datetime.now(UTC)]
-    first, last = local(min(instants), ws.timezone), local(max(instants), ws.timezone)
+    first, last = local(min(instants), ws.timezone), local(now, ws.timezone)
     out = []
     y, m = first.year, first.month
     while (y, m) <= (last.year, last.month):
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out[::-1]
+
+
+def default_month(months: list[str]) -> str:
+    """The last complete month (invoices are billed in arrears): the one before the current
+    month when listed, else the current month."""
+    return months[1] if len(months) > 1 else months[0]
 
 
 def utc_window(first: date, last: date) -> Window:
@@ -363,17 +371,17 @@ def _choose(frame: EventFrame, ws: Workspace) -> Selection | None:
     )
     mode = cols[1].radio("Period", [MONTH, CUSTOM], key=KEY + "mode", horizontal=True)
     month = window = None
+    months = month_options(frame, ws)
     if mode == MONTH:
-        months = month_options(frame, ws)
         chosen = cols[2].selectbox(
-            "Month", months, key=KEY + "month",
+            "Month", months, key=KEY + "month", index=months.index(default_month(months)),
             help="Each customer's first billing period that starts in this month (workspace timezone "
-                 f"{ws.timezone}).",
+                 f"{ws.timezone}). Starts at the last complete month.",
         )
         month = invoices.parse_month(chosen)
         label = chosen
     else:
-        latest = invoices.parse_month(month_options(frame, ws)[0])
+        latest = invoices.parse_month(default_month(months))
         first_default = date(*latest, 1)
         nxt = date(latest[0] + latest[1] // 12, latest[1] % 12 + 1, 1)
         left, right = cols[2].columns(2)
@@ -388,7 +396,7 @@ def _choose(frame: EventFrame, ws: Workspace) -> Selection | None:
             return None
         window = utc_window(first, last)
         label = f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
-    everyone = sorted(set(frame.customers.values) | {s.customer_id for s in ws.subscriptions})
+    everyone = sorted(set(frame.customer_ids()) | {s.customer_id for s in ws.subscriptions})
     customers = st.multiselect("Customers", everyone, default=[], key=KEY + "customers", placeholder="All customers")
     return Selection(None if plan == SUBSCRIPTIONS else plan, month, window, tuple(customers) or None, label)
 

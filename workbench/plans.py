@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +38,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, metrics, plan_store, usage_series
-from metering.frame import EventFrame
+from metering.frame import EventFrame, to_us
 from metering.models import MetricPublic, MetricType
 from metering.money import currencies, format_money, round_money, to_decimal
 from metering.periods import parse_subscription_start
@@ -367,16 +368,16 @@ def save_subscriptions(engine: Engine, rows: list[dict[str, str]]) -> tuple[int,
 # --- price preview --------------------------------------------------------------------------
 
 
-def preview_default(frame: EventFrame, metric: MetricPublic) -> tuple[Decimal, int, str] | None:
+def preview_default(frame: EventFrame, metric: MetricPublic, *, now: datetime | None = None) -> tuple[Decimal, int, str] | None:
     """(usage, matching events in the period, where it comes from) of the customer with the most
-    usage of the metric in the latest UTC month with its events; None without events."""
-    codes = frame.event_names.codes_of([metric.event_name])
-    if not len(codes):
+    usage of the metric in the latest UTC month with its events up to now (a later event, e.g.
+    planned usage, does not pick the month); None without such events."""
+    now = now or datetime.now(UTC)
+    days = usage_series.daily_usage(frame, metric, end=now, fill=False)
+    if not len(days):
         return None
-    mine = frame.ts_us[frame.event_names.codes == codes[0]]
-    if not len(mine):
-        return None
-    start, end = usage_series.window_of_month(int(mine.max()))
+    latest = days["day"].iloc[-1]
+    start, end = usage_series.window_of_month(to_us(datetime(latest.year, latest.month, latest.day, tzinfo=UTC)))
     recurring = metric.metric_type == MetricType.charge_recurring
     by_customer = aggregation.aggregate_by_customer(frame, metric, start=None if recurring else start, end=end)
     if not by_customer:

@@ -41,21 +41,18 @@ def share(part: Decimal, total: Decimal) -> str:
 
 
 def default_window(frame: EventFrame, metric: MetricPublic, today: date | None = None) -> tuple[date, date]:
-    """The UTC month of the latest event the metric reads (else of any event, else this month),
-    as (first day, last day) inclusive."""
-    ts = frame.ts_us
-    codes = frame.event_names.codes_of([metric.event_name])
-    if len(codes):
-        mine = ts[frame.event_names.codes == codes[0]]
-        latest = int(mine.max()) if len(mine) else None
-    else:
-        latest = None
-    if latest is None and len(ts):
-        latest = int(ts.max())
-    if latest is None:
-        today = today or datetime.now(UTC).date()
-        latest = to_us(datetime(today.year, today.month, today.day, tzinfo=UTC))
-    start, end = usage_series.window_of_month(latest)
+    """The UTC month of the metric's latest event up to today — never later: one event dated
+    2099 must not take the page over — as (first day, last day) inclusive; the current month
+    ends today (month to date). Without such an event, this month to date."""
+    today = today or datetime.now(UTC).date()
+    tomorrow = today + timedelta(days=1)
+    days = usage_series.daily_usage(frame, metric, end=datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC),
+                                    fill=False)
+    latest = days["day"].iloc[-1] if len(days) else today
+    first = latest.replace(day=1)
+    if (latest.year, latest.month) == (today.year, today.month):
+        return first, today
+    start, end = usage_series.window_of_month(to_us(datetime(first.year, first.month, 1, tzinfo=UTC)))
     return start.date(), (end - timedelta(days=1)).date()
 
 
@@ -119,7 +116,7 @@ def _choose(frame: EventFrame, available: list[MetricPublic]) -> Selection | Non
     # Keyed by metric: choosing another metric starts from that metric's latest month.
     first = cols[1].date_input("From (UTC)", value=first_default, key=f"{KEY}from:{code}")
     last = cols[2].date_input("To (UTC)", value=last_default, key=f"{KEY}to:{code}", help="Inclusive: usage up to the end of this day.")
-    options = sorted(frame.customers.values)
+    options = frame.customer_ids()
     chosen = st.multiselect(
         "Customers", options, default=[], key=KEY + "customers", placeholder="All customers",
     )
