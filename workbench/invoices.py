@@ -37,10 +37,11 @@ from metering import compare, invoices
 from metering.billing import Window
 from metering.frame import EventFrame, from_us
 from metering.invoices import Invoice, InvoiceLine
-from metering.money import format_money
+from metering.money import currencies, format_money
 from metering.periods import parse_subscription_start
 from metering.plans import Plan
-from metering.preview import fmt
+from metering.preview import fmt, plural
+from metering.pricing import describe_price
 from metering.workspace import Workspace, WorkspaceError, workspace_from_store
 from workbench import charts, state
 from workbench.editor import md
@@ -295,17 +296,39 @@ INVOICE_CSS = """
 """
 
 
-def _usage_detail(line: InvoiceLine, plan: Plan | None, currency: str) -> str:
-    """A short, customer-facing note on a usage line: what is included, the rate."""
+def _is_money_unit(unit: str | None) -> bool:
+    """A metric whose unit is a currency code measures money (a payment volume)."""
+    return bool(unit) and unit.strip().upper() in currencies()
+
+
+def invoice_quantity(line: InvoiceLine, plan: Plan | None, unit: str | None) -> str:
+    """The Quantity column of a customer invoice: units with their unit name. A percentage
+    charge's units are a money volume (`10,806.3 USD` beside `$313.38` read as an amount), so
+    its quantity is the transactions it counted; the volume goes in the detail line."""
     charge = plan.charge_for(line.metric) if plan is not None and line.metric else None
-    parts = []
-    if line.charge is not None and line.charge.free_units > 0:
-        parts.append(f"{fmt(line.charge.free_units)} included")
-    if charge is not None and charge.model == "percentage" and charge.rate is not None:
-        text = f"{fmt(charge.rate)}%"
+    if line.kind == "usage" and charge is not None and charge.model == "percentage" and line.charge is not None:
+        return plural(line.charge.event_count, "transaction")
+    if line.kind == "usage" and _is_money_unit(unit):
+        return fmt(line.units)
+    return units_text(line, unit)
+
+
+def usage_detail(line: InvoiceLine, plan: Plan | None, currency: str, unit: str | None) -> str:
+    """A short, customer-facing note on a usage line: its price (tier prices included), then
+    how the tiers applied to this period's units."""
+    charge = plan.charge_for(line.metric) if plan is not None and line.metric else None
+    if charge is None or line.charge is None:
+        return ""
+    if charge.model == "percentage":
+        volume = format_money(line.units, unit.strip().upper(), exact=True) if _is_money_unit(unit) else \
+            f"{fmt(line.units)} {unit or 'units'}"
+        text = f"{fmt(charge.rate or 0)}% of {volume}"
         if charge.fixed_fee:
-            text += f" + {format_money(charge.fixed_fee, currency, exact=True)} × {fmt(line.charge.event_count)} transactions"
-        parts.append(text)
+            text += f" + {format_money(charge.fixed_fee, currency, exact=True)} × {plural(line.charge.event_count, 'transaction')}"
+        return text
+    parts = [describe_price(charge, currency, unit or "units")]
+    if charge.model in ("graduated", "volume"):
+        parts += [text for text in line.charge.explain(currency) if text.startswith("tier ")]
     return " · ".join(parts)
 
 
@@ -325,10 +348,10 @@ def customer_invoice_html(inv: Invoice, ws: Workspace, *, seller: str) -> str:
         if line.kind == "fixed_charge" and line.unit_price is not None:
             detail = f"{fmt(line.units)} × {format_money(line.unit_price, cur, exact=True)}"
         elif line.kind == "usage" and line.charge is not None:
-            detail = _usage_detail(line, plan, cur)
+            detail = usage_detail(line, plan, cur, units.get(line.metric or ""))
         elif line.kind == "overage" and line.unit_price is not None:
             detail = f"{format_money(line.unit_price, cur, exact=True)} each beyond the included credits"
-        quantity = "" if line.kind == "base_fee" else units_text(line, units.get(line.metric or ""))
+        quantity = "" if line.kind == "base_fee" else invoice_quantity(line, plan, units.get(line.metric or ""))
         body.append(
             f"<tr><td>{e(line.description)}" + (f"<div class='sub'>{e(detail)}</div>" if detail else "")
             + f"</td><td class='num'>{e(quantity)}</td><td class='num'>{e(money(line.amount, cur))}</td></tr>"

@@ -5,6 +5,7 @@ customer-facing view shows the same invoice."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
@@ -184,6 +185,14 @@ def test_customer_facing_invoice(demo_engine: Engine) -> None:
     for line in inv.lines:
         assert line.description in body and format_money(line.amount, "USD") in body
     assert "<button" not in body and "explain" not in body  # no internal controls
+    # issue 8: quantities are units, never a money volume read as an amount; tier prices are shown
+    payments = next(line for line in inv.lines if line.metric == "payments")
+    quantities = re.findall(r"<td class='num'>([^<]*)</td><td class='num'>[^<]*</td></tr>", body)
+    assert f"{payments.charge.event_count:,} transactions" in quantities
+    assert not any(q.endswith(" USD") for q in quantities)
+    assert "2.5% of $" in body  # the volume is in the detail line, as money
+    assert "graduated: $0.008 each up to 10,000 · $0.006 each up to 100,000 · $0.004 each above 100,000" in body
+    assert "volume: $0.000035 each up to 1,000,000" in body and "tier 1 (0–" in body
 
 
 def test_no_subscriptions_explains_the_empty_result(demo_engine: Engine) -> None:
