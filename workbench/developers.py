@@ -163,8 +163,8 @@ def render_snippets(engine: Engine, base_url: str) -> None:
         st.caption(f"The code reads the key from the `{apikeys.ENV_VAR}` environment variable.")
     st.caption(
         f"Event `{metric.event_name}` with an example of every property the metric reads; "
-        "the timestamp is the time the code runs. Add an `idempotency_key` to make retries safe "
-        "(without one, an event with the same content and time is a duplicate)."
+        "the timestamp is the time the code runs and the `idempotency_key` a new UUID each run, so two "
+        "identical events are two events. To retry a request safely, resend it with the same key."
     )
     curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
     curl.code(code_by_language["curl"], language="bash")
