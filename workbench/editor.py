@@ -83,7 +83,7 @@ FORM_WORDS = {
     "slug": "Code", **{t.value: t.value.replace("_", " ").capitalize() for t in MetricType},
     **AGGREGATION_LABELS,
 }
-TEMPLATE_CARD_PX = 150  # cards wrap onto a second row on narrow screens instead of squeezing letters
+TEMPLATE_CARD_PX = 120  # the narrowest a template card gets (PANEL_CSS): narrower screens wrap to a new row
 AGGREGATION_HELP = {
     "count": "Count: the number of matching events",
     "sum": "Sum: adds up a numeric property",
@@ -100,6 +100,13 @@ PANEL_CSS = """
 .st-key-panel-snippet { background: rgba(255,189,69,.10); border-color: rgba(230,160,30,.65) !important; }
 .st-key-panel-test    { background: rgba(128,61,245,.05); border-color: rgba(128,61,245,.40) !important; }
 [class*="st-key-tplcard-on-"] { background: rgba(28,131,225,.08); border-color: rgba(28,131,225,.8) !important; }
+/* Template cards: as many equal columns as fit at TEMPLATE_CARD_PX or more, then the next row
+   (seven squeezed columns broke "Requests" letter by letter at 1024 px). */
+.st-key-tplcards { display: grid !important; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr));
+                   align-items: stretch !important; }
+.st-key-tplcards > div { width: auto !important; min-width: 0; }
+[class*="st-key-tplcard-"] { padding: 0.75rem !important; height: 100%; }
+[class*="st-key-tplcard-"] > div:last-child { margin-top: auto; }  /* the buttons on one line */
 .st-key-formula code { white-space: pre-wrap !important; }
 </style>
 """
@@ -303,7 +310,7 @@ def templates_row(engine: Engine) -> None:
     row = st.container(horizontal=True, wrap=True, gap="small", key="tplcards")
     for key, t in metrics.TEMPLATES.items():
         on = key == chosen
-        with row.container(border=True, key=f"tplcard-{'on-' if on else ''}{key}", width=TEMPLATE_CARD_PX):
+        with row.container(border=True, key=f"tplcard-{'on-' if on else ''}{key}"):
             st.markdown(f"**{md(t.name)}**")
             agg = t.aggregation or "any"
             st.caption(f"{md(t.purpose)}  \n{md(agg)} · {md(t.unit or 'custom')}")
