@@ -692,7 +692,9 @@ def render_simulator(engine: Engine) -> None:
     preset = template or "custom"  # a template brings its own volume and shape
     top, bottom = st.columns(3), st.columns(3)
     customers = top[0].number_input("Customers", min_value=1, max_value=100_000, value=30, step=1, key=_sim_key("customers"))
-    start = top[1].date_input("Start (UTC)", value=date.today().replace(day=1), key=_sim_key("start"))
+    # Default: the 30 whole UTC days before today, a history that ends now (not a month ahead).
+    today = datetime.now(UTC).date()
+    start = top[1].date_input("Start (UTC)", value=today - timedelta(days=30), key=_sim_key("start"))
     days = top[2].number_input("Days", min_value=1, max_value=366, value=30, step=1, key=_sim_key("days"))
     volume = bottom[0].number_input("Events per day", min_value=0, max_value=MAX_SIMULATED_EVENTS, value=volume_default, step=100, key=_sim_key("volume", preset))
     shapes = list(simulate.SHAPES)
@@ -738,6 +740,9 @@ def render_simulator(engine: Engine) -> None:
             f"Inserted {result['accepted']:,} events ({result['duplicates']:,} duplicates) as import "
             f"#{result['import_id']}: {result['source']}", icon=":material/check_circle:",
         )
+        if result.get("future"):
+            st.warning(f"{result['future']:,} of them are dated after now: they count in the periods they fall in.",
+                       icon=":material/update:")
 
 
 def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult:
@@ -751,6 +756,7 @@ def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) 
     bar.empty()
     st.session_state[SIM_RESULT] = {
         "accepted": result.accepted, "duplicates": result.duplicates, "import_id": result.import_id, "source": source,
+        "future": result.future,
     }
     return result
 
