@@ -401,7 +401,13 @@ def _read_csv_arrow(text: str, header: list[str]) -> tuple[dict[str, pa.Array], 
         return None
     if invalid or table.num_rows != lines - 1:
         return None
-    return {h: table[h].combine_chunks() for h in header}, table.num_rows
+    columns = {h: table[h].combine_chunks() for h in header}
+    # A row of empty cells (",,,") is a blank line to the Python reader; Arrow gives it as a
+    # row. Such a row has a blank event name (checked once per distinct name): let the Python
+    # reader number the file then, so the layout never changes the result.
+    if table.num_rows and pc.any(_matches(columns["event_name"], r"^\s*$")).as_py():
+        return None
+    return columns, table.num_rows
 
 
 def _read_csv_python(text: str, header: list[str]) -> tuple[dict[str, pa.Array], np.ndarray, dict[int, RowError]]:

@@ -248,7 +248,7 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
     expect(page.get_by_test_id("stFileUploader").get_by_text(BAD_ROWS.name)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Rejected rows")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Rejected rows", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
 
     accepted = store.store_version(store_engine).count - before
@@ -262,8 +262,8 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
 
     frames = page.get_by_test_id("stDataFrame")
     summary = table_rows(frames.nth(0))
-    assert summary[0] == ["File", "Accepted", "Duplicates", "Rejected", "Status"]
-    assert summary[1] == [BAD_ROWS.name, f"{accepted:,}", f"{duplicates:,}", f"{rejected:,}", "imported"]
+    assert summary[0] == ["File", "Accepted", "Duplicates", "Rejected", "In the future", "Status"]
+    assert summary[1] == [BAD_ROWS.name, f"{accepted:,}", f"{duplicates:,}", f"{rejected:,}", "0", "imported"]
     table = table_rows(frames.nth(1))
     assert table[0] == ["file", "line", "field", "reason"]
     assert [tuple(row) for row in table[1:]] == [(BAD_ROWS.name, str(line), f, r) for line, f, r in expected_errors]
