@@ -79,9 +79,11 @@ class Schedule:
         return list(_first_periods(self, n))
 
     def period_in_month(self, year: int, month: int) -> Window | None:
-        """The first period starting in that calendar month (read in ``tz``), or None when
-        none does or it starts before the anchor (before the subscription)."""
-        found = periods.first_period_starting_in_month(self.anchor, self.interval, year, month, tz=self.tz)
+        """The first period from the anchor on (period 0, 1, …) starting in that calendar month
+        (read in ``tz``), or None when none does."""
+        found = periods.first_period_starting_in_month(
+            self.anchor, self.interval, year, month, tz=self.tz, from_anchor=True
+        )
         if found is None or found[0] < _utc(self.anchor):
             return None
         return found

@@ -17,7 +17,15 @@ from metering.engine import Events, stored_events
 from metering.engine.columns import from_us
 from metering.engine.frame import EventFrame
 from metering.models import MetricBase
-from metering.workspace import Workspace, WorkspaceError, load_workspace, workspace_from_store
+from metering.workspace import (
+    Workspace,
+    WorkspaceError,
+    export_workspace,
+    import_document,
+    load_workspace,
+    read_document,
+    workspace_from_store,
+)
 
 
 class UsageError(Exception):
@@ -89,10 +97,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: {exc}") from None
         opened.append((path, itertools.chain([first] if first is not None else [], blocks)))
     engine = store.make_engine()
-    total = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": []}
+    total = {"accepted": 0, "duplicates": 0, "rejected": 0, "future": 0, "errors": []}
     for path, blocks in opened:
         result = ingest.store_blocks(engine, blocks, source=path)
-        for key in ("accepted", "duplicates", "rejected"):
+        for key in ("accepted", "duplicates", "rejected", "future"):
             total[key] += getattr(result, key)
         for err in result.errors:
             row = err.to_json()
@@ -209,6 +217,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except backtest.BacktestError as exc:
         raise UsageError(str(exc)) from None
     _print(result.to_json())
+
+
+def cmd_workspace_export(args: argparse.Namespace) -> int:
+    _print(export_workspace(store.make_engine()))
+    return 0
+
+
+def cmd_workspace_import(args: argparse.Namespace) -> int:
+    data = read_document(args.file)  # an unreadable file: WorkspaceError before the store is opened
+    workspace = import_document(store.make_engine(), data, merge=args.merge)
+    _print({"metrics": len(workspace.metrics), "plans": len(workspace.plans),
+            "subscriptions": len(workspace.subscriptions)})
     return 0
 
 
@@ -257,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
     p.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
     p.set_defaults(run=cmd_backtest)
+
+    p = sub.add_parser("workspace", help="export the store's workspace, or import a workspace file into it")
+    ws_sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ws_sub.required = True
+    q = ws_sub.add_parser("export", help="print the store's metrics, plans, subscriptions and timezone (contract §5)")
+    q.set_defaults(run=cmd_workspace_export)
+    q = ws_sub.add_parser("import", help="validate a workspace file, then load it into the store (events are kept)")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--merge", action="store_true",
+                   help="add to the store's workspace, replacing the same codes and customers (default: replace it)")
+    q.set_defaults(run=cmd_workspace_import)
     return parser
 
 

@@ -8,12 +8,16 @@ Pure Python (no Streamlit). It holds:
   monthly USD plans (Starter, Growth, Scale) that between them use every charge model
   (standard, graduated, volume, package, percentage), a base fee, seats as fixed charges,
   included credit and an SMS quota; and a subscription for every demo customer.
-- :func:`usage_frames`: October–December 2026 of simulated events (``metering.simulate``,
-  vectorised, deterministic) for the usage metrics, about 75,000 events.
-- :func:`sms_frame`: the SMS stream, also written to ``sample_events/sms_credits.csv``
-  (:func:`sms_csv_text`). Customer ``cus_unibee`` sends exactly 700 SMS in October 2026, 900 in
-  November and 450 in December, and is on Starter (quota 1,000, no carryover cap), so its
-  timeline is UniBee's worked example: available 1,000 → 1,300 → 1,400.
+- :func:`usage_frames`: three months of simulated events (``metering.simulate``, vectorised,
+  deterministic for a given ``now``) for the usage metrics, about 75,000 events. The history
+  ends now: it runs from the first day of the month two months before the current one to
+  ``now`` (:func:`span`), so a sales demo never shows a month that has not happened.
+- :func:`sms_frame`: the SMS stream over the same span. Customer ``cus_unibee`` sends exactly
+  700 SMS in the first month, 900 in the second and 450 over a whole third month (the current
+  month holds the part of it up to now), and is on Starter (quota 1,000, no carryover cap), so
+  its timeline is UniBee's worked example: available 1,000 → 1,300 → 1,400. With ``now`` =
+  :data:`SAMPLE_NOW` (three whole months, October–December 2026) it is
+  ``sample_events/sms_credits.csv`` (:func:`sms_csv_text`).
 - :func:`load_demo`: replaces the store's metrics, plans, subscriptions, timezone and events
   with the demo (the whole document is validated before anything is deleted).
 
@@ -38,10 +42,7 @@ from metering import importing, simulate, store
 from metering.workspace import Workspace, import_workspace, parse_workspace
 
 SEED = 2026
-START = datetime(2026, 10, 1, tzinfo=UTC)
-DAYS = 92  # 2026-10-01 … 2026-12-31
-END = START + timedelta(days=DAYS - 1)  # the last day with events
-MONTHS = ((2026, 10), (2026, 11), (2026, 12))
+SAMPLE_NOW = datetime(2027, 1, 1, tzinfo=UTC)  # the sample file's "now": October–December 2026, whole
 SOURCE = "demo workspace"
 SMS_EVENT = "sms.sent"
 SMS_FILE = Path(__file__).resolve().parent.parent / "sample_events" / "sms_credits.csv"
@@ -60,9 +61,9 @@ CUSTOMERS: dict[str, str] = {
     "cus_wonka": "starter",
 }
 UNIBEE = "cus_unibee"  # UniBee's carryover example; on Starter, sends SMS only
-SUBSCRIPTION_START = "2026-10-01"
 
-# SMS sent per customer and month (Oct, Nov, Dec 2026): exact counts.
+# SMS sent per customer in the span's three months (the third one's whole-month count: the
+# current month holds its share up to now). Exact counts.
 SMS_COUNTS: dict[str, tuple[int, int, int]] = {
     UNIBEE: (700, 900, 450),
     "cus_wonka": (820, 1450, 640),  # Starter: 180 carried into November, then 270 over
@@ -78,6 +79,35 @@ STREAMS: dict[str, int] = {
     "unique_users": 120,
     "payments": 60,
 }
+
+
+@dataclass(frozen=True)
+class Span:
+    """The demo's history: [start, end) where end is "now" and start the first day (00:00 UTC)
+    of the month two months before the month of the last instant before now."""
+
+    start: datetime
+    end: datetime
+    months: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+    @property
+    def days(self) -> int:
+        """Days from start to the day of the last instant before end, both included."""
+        return ((self.end - timedelta(microseconds=1)).date() - self.start.date()).days + 1
+
+    @property
+    def last_day(self) -> datetime:
+        return datetime.combine((self.end - timedelta(microseconds=1)).date(), datetime.min.time(), tzinfo=UTC)
+
+
+def span(now: datetime | None = None) -> Span:
+    """The three months of demo history that end at ``now`` (default: the current time)."""
+    end = (now or datetime.now(UTC)).astimezone(UTC)
+    last = end - timedelta(microseconds=1)
+    count = last.year * 12 + last.month - 1
+    months = tuple(((count - k) // 12, (count - k) % 12 + 1) for k in (2, 1, 0))
+    start = datetime(months[0][0], months[0][1], 1, tzinfo=UTC)
+    return Span(start, end, months)  # type: ignore[arg-type]
 
 
 def _tiers(*rows: tuple[str | None, str] | tuple[str | None, str, str]) -> list[dict[str, Any]]:
@@ -166,29 +196,31 @@ def plan_documents() -> list[dict[str, Any]]:
     ]
 
 
-def workspace_document() -> dict[str, Any]:
-    """The demo as a workspace file (contract §5)."""
+def workspace_document(now: datetime | None = None) -> dict[str, Any]:
+    """The demo as a workspace file (contract §5); every subscription starts on the first day
+    of the demo's history (:func:`span`)."""
+    start = f"{span(now).start:%Y-%m-%d}"
     subscriptions = [
-        {"customer_id": cid, "plan": plan, "start": SUBSCRIPTION_START}
+        {"customer_id": cid, "plan": plan, "start": start}
         for cid, plan in sorted({**CUSTOMERS, UNIBEE: "starter"}.items())
     ]
     return {"timezone": "UTC", "metrics": metric_documents(), "plans": plan_documents(),
             "subscriptions": subscriptions}
 
 
-def workspace() -> Workspace:
-    return parse_workspace(workspace_document())
+def workspace(now: datetime | None = None) -> Workspace:
+    return parse_workspace(workspace_document(now))
 
 
 # --- events ---------------------------------------------------------------------------------
 
 
-def _payments_spec(daily_volume: int) -> simulate.SimulationSpec:
+def _payments_spec(daily_volume: int, history: Span) -> simulate.SimulationSpec:
     return simulate.SimulationSpec(
         event_name="payment.succeeded",
         customers=len(CUSTOMERS),
-        start=START,
-        days=DAYS,
+        start=history.start,
+        days=history.days,
         daily_volume=daily_volume,
         shape="growth",
         seed=SEED,
@@ -202,11 +234,16 @@ def _payments_spec(daily_volume: int) -> simulate.SimulationSpec:
     )
 
 
-def _spec(stream: str, daily_volume: int) -> simulate.SimulationSpec:
+def _spec(stream: str, daily_volume: int, history: Span) -> simulate.SimulationSpec:
     if stream == "payments":
-        return _payments_spec(daily_volume)
-    return simulate.template_spec(stream, customers=len(CUSTOMERS), start=START, days=DAYS,
+        return _payments_spec(daily_volume, history)
+    return simulate.template_spec(stream, customers=len(CUSTOMERS), start=history.start, days=history.days,
                                   daily_volume=daily_volume, seed=SEED, timestamp_precision="s")
+
+
+def _until(df: pd.DataFrame, end: datetime) -> pd.DataFrame:
+    """The events before ``end`` (the simulator fills whole days; today's rest is the future)."""
+    return df[pd.to_datetime(df["timestamp"], utc=True, format="ISO8601") < end].reset_index(drop=True)
 
 
 def _renamed(df: pd.DataFrame) -> pd.DataFrame:
@@ -218,30 +255,46 @@ def _renamed(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def usage_frames() -> list[pd.DataFrame]:
-    """Simulated events of the usage metrics, one frame per stream (Oct–Dec 2026)."""
-    return [_renamed(simulate.simulate(_spec(stream, volume))) for stream, volume in STREAMS.items()]
+def usage_frames(now: datetime | None = None) -> list[pd.DataFrame]:
+    """Simulated events of the usage metrics, one frame per stream, over :func:`span`."""
+    history = span(now)
+    return [_until(_renamed(simulate.simulate(_spec(stream, volume, history))), history.end)
+            for stream, volume in STREAMS.items()]
 
 
-def sms_frame() -> pd.DataFrame:
-    """The ``sms.sent`` stream: exactly :data:`SMS_COUNTS` events per customer and month,
-    at distinct whole seconds spread over each month, sorted by time; property ``country``."""
+def sms_counts(now: datetime | None = None) -> dict[str, tuple[int, int, int]]:
+    """SMS per customer in each month of :func:`span`: :data:`SMS_COUNTS`, the current month's
+    cut to the share of it that has passed (whole months keep their counts)."""
+    history = span(now)
+    year, month = history.months[2]
+    first = datetime(year, month, 1, tzinfo=UTC)
+    whole = (datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) - first).total_seconds()
+    passed = min((history.end - first).total_seconds(), whole)
+    return {cid: (a, b, int(c * passed // whole)) for cid, (a, b, c) in SMS_COUNTS.items()}
+
+
+def sms_frame(now: datetime | None = None) -> pd.DataFrame:
+    """The ``sms.sent`` stream: exactly :func:`sms_counts` events per customer and month, at
+    distinct whole seconds spread over each month up to now, sorted by time; property
+    ``country``."""
+    history = span(now)
+    counts = sms_counts(history.end)
     rng = np.random.default_rng(np.random.SeedSequence([SEED, 7]))
     countries = np.array(["US", "GB", "DE", "FR", "BR", "IN"], dtype=object)
     weights = np.array([0.45, 0.15, 0.12, 0.1, 0.1, 0.08])
     parts = []
-    for cid in sorted(SMS_COUNTS):
-        for (year, month), count in zip(MONTHS, SMS_COUNTS[cid]):
+    for cid in sorted(counts):
+        for (year, month), count in zip(history.months, counts[cid]):
             first = datetime(year, month, 1, tzinfo=UTC)
             nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-            seconds = int((nxt - first).total_seconds())
-            offsets = np.sort(rng.choice(seconds, size=count, replace=False))
+            seconds = int((min(nxt, history.end) - first).total_seconds())  # whole seconds before now
+            offsets = np.sort(rng.choice(seconds, size=min(count, seconds), replace=False))
             stamps = pd.to_datetime(int(first.timestamp()) + offsets, unit="s", utc=True)
             parts.append(pd.DataFrame({
                 "event_name": SMS_EVENT,
                 "customer_id": cid,
                 "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "country": rng.choice(countries, size=count, p=weights),
+                "country": rng.choice(countries, size=len(offsets), p=weights),
             }))
     df = pd.concat(parts, ignore_index=True)
     order = np.lexsort((df["customer_id"].to_numpy(), df["timestamp"].to_numpy()))
@@ -249,10 +302,11 @@ def sms_frame() -> pd.DataFrame:
 
 
 def sms_csv_text() -> str:
-    """``sample_events/sms_credits.csv`` as text (what :func:`sms_frame` writes)."""
+    """``sample_events/sms_credits.csv`` as text: :func:`sms_frame` of three whole months,
+    October–December 2026 (:data:`SAMPLE_NOW`)."""
     with tempfile.TemporaryDirectory(prefix="metering-demo-") as tmp:
         path = Path(tmp) / "sms_credits.csv"
-        simulate.to_csv(sms_frame(), path)
+        simulate.to_csv(sms_frame(SAMPLE_NOW), path)
         return path.read_text(encoding="utf-8")
 
 
@@ -274,6 +328,8 @@ class DemoSummary:
     duplicates: int
     rejected: int
     seconds: float
+    start: datetime | None = None  # the history's first instant
+    end: datetime | None = None  # and its end ("now" when it was loaded), excluded
 
 
 def reset(engine: Engine) -> None:
@@ -282,12 +338,14 @@ def reset(engine: Engine) -> None:
     store.delete_all_events(engine)
 
 
-def load_demo(engine: Engine, *, on_progress: importing.ProgressCallback | None = None) -> DemoSummary:
+def load_demo(engine: Engine, *, on_progress: importing.ProgressCallback | None = None,
+              now: datetime | None = None) -> DemoSummary:
     """Replace the store's whole workspace (metrics, plans, subscriptions, timezone and
-    events) with the demo."""
+    events) with the demo, its history ending at ``now`` (default: the current time)."""
     began = time.perf_counter()
-    ws = workspace()  # validated before anything is deleted
-    frames = [*usage_frames(), sms_frame()]
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    ws = workspace(now)  # validated before anything is deleted
+    frames = [*usage_frames(now), sms_frame(now)]
     parsed = importing.parse_frames(frames)
     store.delete_all_events(engine)
     import_workspace(engine, ws, replace=True)
@@ -295,10 +353,10 @@ def load_demo(engine: Engine, *, on_progress: importing.ProgressCallback | None 
     return DemoSummary(
         metrics=len(ws.metrics), plans=len(ws.plans), subscriptions=len(ws.subscriptions),
         events=result.accepted, duplicates=result.duplicates, rejected=result.rejected,
-        seconds=time.perf_counter() - began,
+        seconds=time.perf_counter() - began, start=span(now).start, end=now,
     )
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SMS_FILE
-    print(f"wrote {write_sms_csv(target)} ({len(sms_frame())} events)")
+    print(f"wrote {write_sms_csv(target)} ({len(sms_frame(SAMPLE_NOW))} events)")

@@ -16,6 +16,7 @@ import io
 import json
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,11 @@ from metering.values import JSON_NUMBER, NUMERIC_TEXT, parse_decimal
 REQUIRED = ("event_name", "customer_id", "timestamp")
 EVENT_FIELDS = (*REQUIRED, "idempotency_key", "properties")
 MAX_EPOCH_S = 253_402_300_800  # 10000-01-01: beyond that a number is not a timestamp
+# The times an event may carry: every page (periods, charts, date pickers, pandas' datetimes)
+# can show these, so a year-9999 typo is refused at intake instead of breaking reads.
+MIN_TS_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00Z, included
+MAX_TS_US = 7_258_118_400_000_000  # 2200-01-01T00:00:00Z, excluded
+TS_RANGE_TEXT = "1900-01-01 to 2199-12-31 (UTC)"
 _TS_OFFSET = keys.TS_OFFSET
 
 # JSON numbers are parsed as marked strings so their literal text survives (no float drift,
@@ -119,7 +125,7 @@ class ImportResult:
     rejected: int
     errors: list[RowError]
     import_id: int | None = None
-    future: int = 0  # accepted events dated after the import ran
+    future: int = 0  # valid events dated after the moment of the import (planned usage, or a typo)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +135,15 @@ class ImportResult:
             "future": self.future,
             "errors": [e.to_json() for e in self.errors],
         }
+
+
+def count_future(parsed: ParsedEvents, *, now_us: int | None = None) -> int:
+    """How many valid events of a file are dated after now (a file may hold planned usage;
+    the result says how much, so a year typo does not go unnoticed)."""
+    if not len(parsed):
+        return 0
+    now_us = time.time_ns() // 1000 if now_us is None else now_us
+    return int(np.count_nonzero(np.asarray(parsed.ts_us, dtype=np.int64) > now_us))
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -231,9 +246,12 @@ def parse_timestamps(raw: Sequence[Any] | pa.Array) -> tuple[np.ndarray, dict[in
     for i in np.flatnonzero(numeric).tolist():  # epoch numbers: exact via Decimal, one by one (rare)
         seconds = parse_decimal(arr[i].as_py())
         if seconds is None or not (-MAX_EPOCH_S < seconds < MAX_EPOCH_S):
-            reasons[i] = f"epoch seconds {_clip(arr[i].as_py())} out of range"
+            reasons[i] = f"epoch seconds {_clip(arr[i].as_py())} out of range ({TS_RANGE_TEXT})"
         else:
             out[i] = int((seconds * 1_000_000).to_integral_value(rounding="ROUND_FLOOR"))
+    outside = ~blank & ((out < MIN_TS_US) | (out >= MAX_TS_US))
+    for i in np.flatnonzero(outside).tolist():  # only rows that parsed: a bad one keeps its reason
+        reasons.setdefault(i, f"'{_clip(arr[i].as_py())}' is outside the supported times, {TS_RANGE_TEXT}")
     for i in np.flatnonzero(blank).tolist():
         reasons[i] = "timestamp is required"
     return out, reasons
@@ -247,6 +265,11 @@ def _arrow_times(texts: pa.Array) -> np.ndarray | None:
         return pc.cast(texts, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+
+
+def in_time_range(ts_us: int) -> bool:
+    """Whether an instant (epoch µs) is one an event may carry (MIN_TS_US ≤ t < MAX_TS_US)."""
+    return MIN_TS_US <= ts_us < MAX_TS_US
 
 
 def _clip(value: Any, width: int = 40) -> str:
@@ -285,10 +308,13 @@ def _finish(
     early: dict[int, RowError],
     shredded: Shredded,
 ) -> ParsedEvents:
-    """Vectorized checks of the columns; rows with an early (per-record) error are rejected."""
-    name_a = pc.utf8_trim_whitespace(_strings(names))
-    cust_a = pc.utf8_trim_whitespace(_strings(customers))
-    key_a = pc.utf8_trim_whitespace(_strings(keys_))
+    """Vectorized checks of the columns; rows with an early (per-record) error are rejected.
+
+    Event name, customer and key are kept exactly as sent (no trimming): `" c1"` is not
+    customer `c1`, and an event name with a space is refused by its character rule."""
+    name_a = _strings(names)
+    cust_a = _strings(customers)
+    key_a = _strings(keys_)
     prop_a = _strings(props)
     lines = np.asarray(lines, dtype=np.int64)
     n = len(name_a)
@@ -443,7 +469,13 @@ def _read_csv_arrow(data: bytes, header: list[str], *, skip: int = 1) -> tuple[d
         return None
     if invalid or table.num_rows != lines - skip:
         return None
-    return {h: table[h].combine_chunks() for h in header}, table.num_rows
+    columns = {h: table[h].combine_chunks() for h in header}
+    # A row of empty cells (",,,") is a blank line to the Python reader; Arrow gives it as a
+    # row. Such a row has a blank event name (checked once per distinct name): let the Python
+    # reader number the file then, so the layout never changes the result.
+    if table.num_rows and pc.any(_matches(columns["event_name"], r"^\s*$")).as_py():
+        return None
+    return columns, table.num_rows
 
 
 def _read_csv_python(
@@ -692,7 +724,7 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str, dict[str, Any]]:
         raise _BadField("properties", "properties must be a JSON object")
     if _too_deep(prop):
         raise _BadField("properties", _TOO_DEEP)
-    fields = (obj["event_name"].strip(), obj["customer_id"].strip(), stamp.strip(), key.strip(), canonical_json(prop))
+    fields = (obj["event_name"], obj["customer_id"], stamp.strip(), key, canonical_json(prop))
     for name, value in zip(("event_name", "customer_id", "timestamp", "idempotency_key", "properties"), fields):
         try:
             value.encode("utf-8")
@@ -725,6 +757,8 @@ def parse_jsonl(text: str, *, first_line: int = 1, whole: bool = True) -> Parsed
 
 
 def parse_json_array(text: str) -> ParsedEvents:
+    if not text.strip():  # no document at all, not an empty list of events
+        raise UnreadableFile("the file is empty: a JSON file must hold an array of event objects ([] for none)")
     try:
         data = loads_exact(text)
     except ValueError as exc:
@@ -732,6 +766,11 @@ def parse_json_array(text: str) -> ParsedEvents:
     except RecursionError:  # some element nests too deeply: read the elements one by one
         return _parse_json_elements(text)
     start = len(text) - len(text.lstrip())  # where the document's value begins
+    if _is_workspace(data):
+        raise UnreadableFile(
+            "this is a workspace file (metrics, plans, subscriptions), not events: import it on the Workspace "
+            "page or with `metering workspace import`"
+        )
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]
         found = _EVENTS_ARRAY.search(text)
@@ -741,6 +780,15 @@ def parse_json_array(text: str) -> ParsedEvents:
     if not isinstance(data, list):
         raise UnreadableFile("a JSON file must hold an array of event objects")
     return parse_records(zip(_element_lines(text, start, len(data)), data))
+
+
+_WORKSPACE_KEYS = frozenset({"timezone", "metrics", "plans", "subscriptions"})
+
+
+def _is_workspace(data: Any) -> bool:
+    """A workspace document (contract §5) given where events belong: an object with workspace
+    keys and none of an event's own fields."""
+    return isinstance(data, dict) and bool(data) and set(data) <= _WORKSPACE_KEYS and not set(data) & set(EVENT_FIELDS)
 
 
 _EVENTS_ARRAY = re.compile(r'^\s*\{.*?"events"\s*:\s*\[', re.DOTALL)

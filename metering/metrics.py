@@ -94,10 +94,17 @@ def errors_of(exc: ValidationError) -> dict[str, str]:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "metric"
         msg = err["msg"].removeprefix("Value error, ")
+        ctx = err.get("ctx", {})
         if err["type"] == "missing":
             msg = f"{key} is required"
         elif err["type"] == "enum":
-            msg = f"{key} must be one of: {err.get('ctx', {}).get('expected', '')}"
+            msg = f"{key} must be one of: {ctx.get('expected', '')}"
+        elif err["type"] == "string_too_long":  # not pydantic's "String should have at most …"
+            msg = f"{key} must be at most {ctx.get('max_length')} characters"
+        elif err["type"] == "string_too_short":
+            msg = f"{key} is required"
+        elif err["type"] == "string_type":
+            msg = f"{key} must be text"
         out.setdefault(key, msg)
     return out
 
@@ -111,6 +118,12 @@ def validate_metric(data: dict[str, Any] | MetricCreate) -> MetricCreate:
         raise InvalidMetric(errors_of(exc)) from None
 
 
+CODE_FIXED = (
+    "a metric's code cannot change once saved: plans, quotas, API calls and exported files name the "
+    "metric by it (create a new metric for another code)"
+)
+
+
 def form_errors(engine: Engine | None, data: dict[str, Any], *, current_code: str | None = None) -> dict[str, str]:
     """Every problem with a form's values, by field (empty when it can be saved)."""
     try:
@@ -118,9 +131,13 @@ def form_errors(engine: Engine | None, data: dict[str, Any], *, current_code: st
     except InvalidMetric as exc:
         errors = exc.errors
         code = str(data.get("code") or "")
-        if engine is not None and "code" not in errors and not code_available(engine, code, current_code=current_code):
+        if current_code is not None and "code" not in errors and code != current_code:
+            errors["code"] = CODE_FIXED
+        elif engine is not None and "code" not in errors and not code_available(engine, code, current_code=current_code):
             errors["code"] = f"a metric with code '{code}' already exists"
         return errors
+    if current_code is not None and metric.code != current_code:
+        return {"code": CODE_FIXED}
     if engine is not None and not code_available(engine, metric.code, current_code=current_code):
         return {"code": f"a metric with code '{metric.code}' already exists"}
     return {}
@@ -181,8 +198,8 @@ def update_metric(engine: Engine, *, code: str, data: dict[str, Any] | MetricCre
         row = session.exec(select(Metric).where(Metric.code == code)).first()
         if row is None:
             raise InvalidMetric({"code": f"no metric with code '{code}'"})
-        if metric.code != code and not code_available(engine, metric.code):
-            raise InvalidMetric({"code": f"a metric with code '{metric.code}' already exists"})
+        if metric.code != code:  # as Lago and Orb do: the code is the metric's identity
+            raise InvalidMetric({"code": CODE_FIXED})
         for key, value in metric.model_dump().items():
             setattr(row, key, value)
         row.updated_at = utcnow()

@@ -40,6 +40,17 @@ class Aggregation(str, Enum):
 NEEDS_VALUE = {Aggregation.sum, Aggregation.max, Aggregation.min, Aggregation.latest}
 
 
+def allowed_aggregations(metric_type: MetricType | str) -> list[Aggregation]:
+    """The aggregations a metric type takes (contract §3): limit_recurring counts or sums;
+    limit_metered takes all but min (a quota caps a minimum); charges take all six."""
+    kind = MetricType(metric_type)
+    if kind == MetricType.limit_recurring:
+        return [Aggregation.count, Aggregation.sum]
+    if kind == MetricType.limit_metered:
+        return [a for a in Aggregation if a != Aggregation.min]
+    return list(Aggregation)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -110,6 +121,8 @@ class MetricCreate(MetricBase):
     @field_validator("event_name", mode="after")
     @classmethod
     def _event_name(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip() and "code" not in info.data:
+            return ""  # it defaults to the code, which is missing or invalid: said beside the code
         value = value.strip() or str(info.data.get("code") or "")
         if not EVENT_NAME_RE.match(value):
             raise ValueError(
@@ -121,14 +134,11 @@ class MetricCreate(MetricBase):
     @classmethod
     def _aggregation_fits_type(cls, value: Aggregation, info: ValidationInfo) -> Aggregation:
         metric_type = info.data.get("metric_type")
-        if metric_type == MetricType.limit_recurring and value not in (
-            Aggregation.count,
-            Aggregation.sum,
-        ):
+        if metric_type is None or value in allowed_aggregations(metric_type):
+            return value
+        if metric_type == MetricType.limit_recurring:
             raise ValueError("a limit_recurring metric needs count or sum aggregation")
-        if metric_type == MetricType.limit_metered and value == Aggregation.min:
-            raise ValueError("min cannot be used with a limit metric: a quota caps a minimum")
-        return value
+        raise ValueError("min cannot be used with a limit metric: a quota caps a minimum")
 
     @field_validator("value_property", mode="before")
     @classmethod

@@ -124,18 +124,35 @@ def parse_instant(value: Instant, *, tz: str = "UTC") -> datetime:
     return parsed.astimezone(UTC)
 
 
+# The subscription starts every page can show (the events' range, ingest.MIN_TS_US/MAX_TS_US).
+START_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+_START_FORMS = "a date (2026-10-01) or an ISO 8601 time (2026-10-15T08:00:00Z)"
+
+
 def parse_subscription_start(value: Instant, *, tz: str) -> datetime:
-    """A subscription start: a bare date is midnight in the workspace timezone ``tz``;
-    anything else reads as :func:`parse_instant` (so an offset-less date-time is UTC)."""
+    """A subscription start: a bare date is midnight in the workspace timezone ``tz``; an ISO
+    8601 date-time reads as :func:`parse_instant` (so one without an offset is UTC).
+
+    * Epoch seconds (a number, or text of digits) are refused: a start is written by a person
+    and kept as written, and ``1791028800`` says nothing to the next reader. Starts outside
+    1900–2199 are refused too (as event times are)."""
+    if isinstance(value, bool) or isinstance(value, (int, float, Decimal)):
+        raise ValueError(f"{value!r} is a number: a subscription start is {_START_FORMS}, not epoch seconds")
     if isinstance(value, date) and not isinstance(value, datetime):
-        return parse_instant(value, tz=tz)
-    if isinstance(value, str) and _BARE_DATE.match(value.strip()):
+        moment = parse_instant(value, tz=tz)
+    elif isinstance(value, str) and _BARE_DATE.match(value.strip()):
         try:
             day = date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a valid date") from exc
-        return parse_instant(day, tz=tz)
-    return parse_instant(value)
+        moment = parse_instant(day, tz=tz)
+    elif isinstance(value, str) and _EPOCH_TEXT.match(value.strip()):
+        raise ValueError(f"{value!r} looks like epoch seconds: a subscription start is {_START_FORMS}")
+    else:
+        moment = parse_instant(value)
+    if not START_RANGE[0] <= moment < START_RANGE[1]:
+        raise ValueError(f"{value!r} is outside the supported times, 1900-01-01 to 2199-12-31 (UTC)")
+    return moment
 
 
 def epoch_us(instant: datetime) -> int:
@@ -234,11 +251,13 @@ def periods_between(
 
 
 def first_period_starting_in_month(
-    anchor: datetime, interval: str, year: int, month: int, *, tz: str
+    anchor: datetime, interval: str, year: int, month: int, *, tz: str, from_anchor: bool = False
 ) -> tuple[datetime, datetime] | None:
     """The first period whose start falls in calendar month ``year-month`` (read in ``tz``),
     or None when no period starts in that month (e.g. a yearly plan in the other 11 months).
 
+    With ``from_anchor`` only periods 0, 1, … count (a subscription has no period before its
+    start), so a weekly plan starting on the 15th has period 0 as its period of that month.
     This is the CLI's ``--period YYYY-MM``.
     """
     if not 1 <= month <= 12:
@@ -251,6 +270,8 @@ def first_period_starting_in_month(
     lo = period_start(anchor, interval, k, tz=tz)
     if lo < month_start:
         k += 1
+    if from_anchor and k < 0:
+        k = 0  # never walk back past the anchor
     while True:
         lo, hi = period_bounds(anchor, interval, k, tz=tz)
         if lo >= month_end:

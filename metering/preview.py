@@ -109,12 +109,12 @@ def preview_metric(data: dict[str, Any]) -> tuple[MetricCreate | None, dict[str,
     errors = metrics.form_errors(None, data)
     patched = dict(data)
     for key in list(errors):
+        if key == "code" and not str(data.get("event_name") or "").strip():
+            continue  # the event name IS the code: no stand-in, or the example shows a stale name
         if key in _PREVIEW_FILLERS:
             patched[key] = _PREVIEW_FILLERS[key](data)
     if "aggregation" in errors and data.get("aggregation") in {a.value for a in Aggregation}:
         patched["metric_type"] = MetricType.charge_metered.value  # a type/aggregation mismatch
-    if not patched.get("event_name") and "code" in errors:
-        patched["event_name"] = patched["code"]
     remaining = metrics.form_errors(None, patched)
     if remaining:
         return None, remaining
@@ -133,14 +133,16 @@ class Window:
 
 
 def window(key: str, *, now: datetime | None = None) -> Window:
-    """`all` (every stored event) or `30d` (events from 30 days before `now` on)."""
+    """`all` (every stored event) or `30d`: [now − 30 days, now), so events dated after now
+    (planned usage, a typo) are not "in the last 30 days"."""
     if key not in WINDOWS:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
     if key == "all":
         return Window(key, WINDOWS[key])
     now = now or datetime.now(timezone.utc)
     start = now - timedelta(days=WINDOW_DAYS[key])
-    return Window(key, f"{WINDOWS[key]} (since {start.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC)", to_us(start), None)
+    return Window(key, f"{WINDOWS[key]} (since {start.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC, until now)",
+                  to_us(start), to_us(now))
 
 
 # --------------------------------------------------------------------------- example events
@@ -482,6 +484,7 @@ class TestOutcome:
     __test__ = False  # not a pytest class
 
     error: str | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)  # every field's problem, by field
     accepted: int = 0
     duplicates: int = 0
     before: AggregateResult | None = None
@@ -532,19 +535,46 @@ def why_not_counted(metric: MetricBase, parsed: ingest.ParsedEvents) -> list[str
     return reasons
 
 
-def parse_test_event(text: str) -> tuple[ingest.ParsedEvents | None, str | None]:
-    """The test event text → one parsed event, or the reason it cannot be sent."""
+# Valid stand-ins: each field of a test event is checked on its own next to these, so every
+# field's problem is found at once (the import reports a row's first problem only).
+_PROBE = {"event_name": "probe", "customer_id": "probe", "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def event_field_errors(obj: dict[str, Any]) -> dict[str, str]:
+    """Every field's problem in one event object (from `ingest.loads_exact`), by field, using
+    the import's own rules (`ingest.parse_records`); empty when the event is valid."""
+    errors = {
+        key: f"unknown field '{key}': put custom values under properties"
+        for key in sorted(set(obj) - set(ingest.EVENT_FIELDS))
+    }
+    for name in ingest.EVENT_FIELDS:
+        probe: dict[str, Any] = dict(_PROBE)
+        if name in obj:
+            probe[name] = obj[name]
+        elif name in _PROBE:
+            del probe[name]  # a required field that is missing
+        else:
+            continue
+        parsed = ingest.parse_records([(1, probe)])
+        if parsed.errors:
+            errors[name] = parsed.errors[0].reason
+    return errors
+
+
+def parse_test_event(text: str) -> tuple[ingest.ParsedEvents | None, str | None, dict[str, str]]:
+    """The test event text → one parsed event, or the reason it cannot be sent and every
+    field's problem (field → reason)."""
     try:
         obj = ingest.loads_exact(text)
     except ValueError as exc:
-        return None, f"not valid JSON: {exc}"
+        return None, f"not valid JSON: {exc}", {}
     if not isinstance(obj, dict):
-        return None, 'the test event must be one JSON object: {"event_name": …, "customer_id": …, …}'
+        return None, 'the test event must be one JSON object: {"event_name": …, "customer_id": …, …}', {}
     parsed = ingest.parse_records([(1, obj)])
     if parsed.errors:
-        err = parsed.errors[0]
-        return None, f"{err.field}: {err.reason}"
-    return parsed, None
+        fields = event_field_errors(obj) or {parsed.errors[0].field: parsed.errors[0].reason}
+        return None, "; ".join(f"{k}: {v}" for k, v in fields.items()), fields
+    return parsed, None, {}
 
 
 def send_test_event(
@@ -557,9 +587,9 @@ def send_test_event(
     now: datetime | None = None,
 ) -> TestOutcome:
     """Store the test event for real (source "test event") and aggregate before and after."""
-    parsed, error = parse_test_event(text)
+    parsed, error, fields = parse_test_event(text)
     if parsed is None:
-        return TestOutcome(error=error)
+        return TestOutcome(error=error, field_errors=fields)
     win = window(window_key, now=now)
     before = aggregation.aggregate(get_frame(), metric, start=win.start_us, end=win.end_us)
     stored = ingest.store_parsed(engine, parsed, source="test event")

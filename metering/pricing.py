@@ -328,3 +328,39 @@ def price_charge(charge: ChargeLike, usage: Decimal | int | str, *, event_count:
         steps=steps,
         event_count=int(event_count),
     )
+
+
+# --- the price in words ---------------------------------------------------------------------
+
+
+def describe_price(charge: ChargeLike, currency: str, unit: str = "unit", *, locale: str = "en_US") -> str:
+    """A charge's price in one line, for plan lists and invoices: `$0.01 each (first 1,000
+    free)`, `graduated: $0.008 each up to 10,000 · $0.006 each up to 100,000 · $0.004 each
+    above 100,000`, `$4.00 per 100,000 tokens`, `2.9% + $0.30 per event`. Prices with every digit."""
+    num = lambda v: _num(v, locale)  # noqa: E731
+    cash = lambda v: format_money(v, currency, locale, exact=True)  # noqa: E731
+    model = charge.model
+    if model == "standard":
+        text = f"{cash(_dec(getattr(charge, 'unit_price'), 'unit_price'))} each"
+    elif model in ("graduated", "volume"):
+        parts = []
+        lower = ZERO
+        for upper, price, flat in _tier_fields(getattr(charge, "tiers") or []):
+            part = f"{cash(price)} each " + (f"up to {num(upper)}" if upper is not None else f"above {num(lower)}")
+            if flat:
+                part += f" + {cash(flat)} flat"
+            parts.append(part)
+            lower = upper if upper is not None else lower
+        text = f"{model}: " + " · ".join(parts)
+    elif model == "package":
+        text = f"{cash(_dec(getattr(charge, 'package_price'), 'package_price'))} per " \
+               f"{num(_dec(getattr(charge, 'package_size'), 'package_size'))} {unit}"
+    else:
+        text = f"{num(_dec(getattr(charge, 'rate'), 'rate'))}%"
+        fee = getattr(charge, "fixed_fee", None)
+        if fee is not None and _dec(fee, "fixed_fee"):
+            text += f" + {cash(_dec(fee, 'fixed_fee'))} per event"
+    free = _dec(getattr(charge, "free_units", ZERO) or ZERO, "free_units")
+    if free > 0:
+        text += f" (first {num(free)} free)"
+    return text

@@ -7,9 +7,10 @@ with the server's real base URL, in cURL (bash), Python (requests) and JavaScrip
 
 The key: given as `api_key`, it is written into the code; with `api_key=None` the code reads
 the `METERING_API_KEY` environment variable instead (so a snippet can be shared safely).
-The timestamp: an explicit `event` is sent as it is; without one, the example event is sent
-with the time the code runs, so each run records a new event (an event with the same content
-and timestamp would be skipped as a duplicate).
+The timestamp: an explicit `event` is sent with its own; without one, the example event is sent
+with the time the code runs. The idempotency key: every run sends a new one, a random UUID made
+by the code (as Lago's `transaction_id` and Stripe's `identifier`), so two identical events in
+the same second are two events; a retry of one request should resend the same key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _EXAMPLE_VALUES: dict[str, Any] = {
     "region": "us-east", "endpoint": "/v1/search", "method": "GET", "status": 200, "plan": "pro",
 }
 _NOW = "\x00now\x00"  # stands for "the time the snippet runs" until rendered per language
+_KEY = "\x00key\x00"  # stands for "a new UUID each run" until rendered per language
 
 
 def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
@@ -116,11 +118,17 @@ def snippets(metric: MetricBase, *, base_url: str, api_key: str | None, event: d
     with the time the code runs). `api_key=None` reads METERING_API_KEY from the environment."""
     if event is None:
         event = {**example_event(metric), "timestamp": _NOW}
+    if not event.get("idempotency_key"):  # a new key per run: identical events are not duplicates
+        event = {k: v for k, v in event.items() if k != "properties"} | {"idempotency_key": _KEY} | (
+            {"properties": event["properties"]} if "properties" in event else {})
     url = base_url.rstrip("/") + "/api/v1/events"
     now_json = json.dumps(_NOW)
+    key_json = json.dumps(_KEY)
 
-    # cURL: the JSON body in single quotes; the run time spliced in with $(date).
-    body = _shell_quote(_js(event)).replace(now_json, "\"'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'\"")
+    # cURL: the JSON body in single quotes; the run time and a new UUID spliced in with $(…).
+    body = (_shell_quote(_js(event))
+            .replace(now_json, "\"'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'\"")
+            .replace(key_json, "\"'\"$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)\"'\""))
     auth_sh = _shell_quote(f"Authorization: Bearer {api_key}") if api_key is not None else f'"Authorization: Bearer ${ENV_VAR}"'
     curl = (
         f"curl -sS --fail-with-body -X POST {_shell_quote(url)} \\\n"
@@ -132,6 +140,9 @@ def snippets(metric: MetricBase, *, base_url: str, api_key: str | None, event: d
     # Python (requests)
     py_imports = ["import os"] if api_key is None else []  # standard library first, as isort does
     py_event = _py(event)
+    if key_json in py_event:
+        py_imports.append("import uuid")
+        py_event = py_event.replace(key_json, "str(uuid.uuid4())")
     if now_json in py_event:
         py_imports.append("from datetime import datetime, timezone")
         py_event = py_event.replace(now_json, 'datetime.now(timezone.utc).isoformat(timespec="seconds")')
@@ -152,10 +163,11 @@ def snippets(metric: MetricBase, *, base_url: str, api_key: str | None, event: d
     )
 
     # JavaScript (fetch, Node 18+ as an ES module)
-    js_event = _js(event).replace(now_json, "new Date().toISOString()")
+    js_event = _js(event).replace(now_json, "new Date().toISOString()").replace(key_json, "randomUUID()")
     js_auth = f"`Bearer ${{process.env.{ENV_VAR}}}`" if api_key is None else json.dumps(f"Bearer {api_key}")
     javascript = (
-        f"const event = {js_event};\n\n"
+        ('import { randomUUID } from "node:crypto";\n\n' if "randomUUID()" in js_event else "")
+        + f"const event = {js_event};\n\n"
         f"const response = await fetch({json.dumps(url)}, {{\n"
         "  method: \"POST\",\n"
         "  headers: {\n"

@@ -185,7 +185,8 @@ def delete_import(engine: Engine, import_id: int) -> int:
 
 
 def delete_event(engine: Engine, idempotency_key: str) -> bool:
-    """Delete the one event with this idempotency key. Returns whether there was one."""
+    """Delete the one event with this idempotency key. Returns whether there was one. Its
+    import's `accepted` count drops by one in the same transaction."""
     return store_for(engine).delete_event(idempotency_key)
 
 

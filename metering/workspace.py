@@ -110,8 +110,11 @@ def _subscription(i: int, item: Any, plan_codes: set[str], tz: str) -> Subscript
         known = ", ".join(sorted(plan_codes)) or "none"
         raise WorkspaceError(f"{where}.plan: plan '{code}' is not in the workspace (plans: {known})")
     start = item.get("start")
-    if isinstance(start, bool) or (start is not None and not isinstance(start, (str, int))):
-        raise WorkspaceError(f"{where}.start: must be a date, an ISO 8601 timestamp or epoch seconds")
+    if start is not None and not isinstance(start, str):
+        raise WorkspaceError(
+            f"{where}.start: must be a date (\"2026-10-01\") or an ISO 8601 time string (\"2026-10-15T08:00:00Z\");"
+            " epoch seconds are refused"
+        )
     if start is not None and str(start).strip() == "":
         start = None
     if start is not None:
@@ -123,7 +126,13 @@ def _subscription(i: int, item: Any, plan_codes: set[str], tz: str) -> Subscript
     return SubscriptionData(customer, code, start)
 
 
-def parse_workspace(data: Any) -> Workspace:
+def parse_workspace(data: Any, *, known_metric_types: dict[str, str] | None = None,
+                    known_plans: set[str] | None = None) -> Workspace:
+    """A workspace document → a checked Workspace (WorkspaceError naming the bad field's path).
+
+    `known_metric_types` / `known_plans` are metrics and plans outside the document that its
+    plans and subscriptions may refer to (a merge into a store that holds them); the
+    document's own metrics and plans take precedence."""
     if not isinstance(data, dict):
         raise WorkspaceError("a workspace must be a JSON object with timezone, metrics, plans, subscriptions")
     unknown = sorted(set(data) - set(TOP_LEVEL))
@@ -150,14 +159,14 @@ def parse_workspace(data: Any) -> Workspace:
             raise WorkspaceError(f"metrics[{i}].code: '{metric.code}' is used by another metric")
         seen.add(metric.code)
         metrics.append(metric)
-    metric_types = {m.code: m.metric_type.value for m in metrics}
+    metric_types = {**(known_metric_types or {}), **{m.code: m.metric_type.value for m in metrics}}
     plans: list[Plan] = []
     for i, item in enumerate(_list(data, "plans")):
         plan = _plan(i, item, metric_types)
         if any(p.code == plan.code for p in plans):
             raise WorkspaceError(f"plans[{i}].code: '{plan.code}' is used by another plan")
         plans.append(plan)
-    codes = {p.code for p in plans}
+    codes = {p.code for p in plans} | (known_plans or set())
     subscriptions: list[SubscriptionData] = []
     for i, item in enumerate(_list(data, "subscriptions")):
         sub = _subscription(i, item, codes, tz)
@@ -178,23 +187,33 @@ def _list(data: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def load_workspace(path: str | Path) -> Workspace:
+def read_document(path: str | Path) -> Any:
+    """A workspace file's JSON (decimals kept exact), or WorkspaceError saying why not."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise WorkspaceError(f"cannot read workspace {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise WorkspaceError(f"workspace {path} is not UTF-8 text") from None
+    if not text.strip():
+        raise WorkspaceError(f"workspace {path} is empty")
     try:
-        data = json.loads(text, parse_float=str)
+        return json.loads(text, parse_float=str)
     except json.JSONDecodeError as exc:
         raise WorkspaceError(f"workspace {path} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
-    return parse_workspace(data)
+    except RecursionError:
+        raise WorkspaceError(f"workspace {path} nests arrays or objects too deeply") from None
+
+
+def load_workspace(path: str | Path) -> Workspace:
+    return parse_workspace(read_document(path))
 
 
 def _metric_json(metric: MetricBase) -> dict[str, Any]:
+    """A metric as the file holds it; unset optional fields (description, value_property,
+    distinct_by) are left out rather than written as null."""
     fields = {name: getattr(metric, name) for name in MetricBase.model_fields}
-    return MetricCreate.model_validate(fields).model_dump(mode="json")
+    return MetricCreate.model_validate(fields).model_dump(mode="json", exclude_none=True)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -227,15 +246,19 @@ def workspace_from_store(engine: Engine) -> Workspace:
     return parse_workspace(export_workspace(engine))
 
 
-def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, replace: bool = True) -> Workspace:
+def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, replace: bool = True,
+                     checked: bool = False, known_metric_types: dict[str, str] | None = None,
+                     known_plans: set[str] | None = None) -> Workspace:
     """Load a workspace into the store. The whole document is validated before anything is
     written. ``replace=True`` removes the metrics, plans, subscriptions and timezone that are
     there first (events are kept); ``replace=False`` adds to them, replacing same codes and
-    customers. Returns the parsed workspace."""
+    customers (see `import_document` for a merge checked against the store). Returns the
+    parsed workspace."""
     if not isinstance(workspace, Workspace):
         workspace = parse_workspace(workspace)
-    else:
-        workspace = parse_workspace(workspace_json(workspace))  # re-check a hand-built one
+    elif not checked:  # re-check a hand-built one
+        workspace = parse_workspace(workspace_json(workspace), known_metric_types=known_metric_types,
+                                    known_plans=known_plans)
     if replace:
         plan_store.clear_pricing(engine)
         for metric in metric_crud.list_metrics(engine):
@@ -251,3 +274,43 @@ def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, r
     for sub in workspace.subscriptions:
         plan_store.set_subscription(engine, customer_id=sub.customer_id, plan_code=sub.plan, start=sub.start)
     return workspace
+
+
+def import_document(engine: Engine, data: Any, *, merge: bool = False) -> Workspace:
+    """Load a workspace document into the store, validating everything before writing.
+
+    Replace (default): the document alone must be valid; it replaces the store's metrics,
+    plans, subscriptions and timezone (events are kept). Merge: the document's metrics, plans
+    and subscriptions are added, replacing those with the same code or customer; its plans and
+    subscriptions may refer to what the store holds; the timezone changes only when the
+    document gives one; and the merged workspace must be valid as a whole (a metric whose type
+    changes must still suit the stored plans that price it). Returns the document parsed."""
+    if not merge:
+        workspace = parse_workspace(data)
+        import_workspace(engine, workspace, replace=True)
+        return workspace
+    current = export_workspace(engine)
+    known_types = {m["code"]: m["metric_type"] for m in current["metrics"]}
+    workspace = parse_workspace(data, known_metric_types=known_types, known_plans={p["code"] for p in current["plans"]})
+    incoming = workspace_json(workspace)
+    merged = {
+        "timezone": workspace.timezone if "timezone" in data else current["timezone"],
+        "metrics": _merged(current["metrics"], incoming["metrics"], "code"),
+        "plans": _merged(current["plans"], incoming["plans"], "code"),
+        "subscriptions": _merged(current["subscriptions"], incoming["subscriptions"], "customer_id"),
+    }
+    try:
+        parse_workspace(merged)
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"merging would leave the store's workspace invalid: {exc}") from None
+    if "timezone" not in data:
+        workspace.timezone = current["timezone"]
+    import_workspace(engine, workspace, replace=False, checked=True,
+                     known_metric_types=known_types, known_plans={p["code"] for p in current["plans"]})
+    return workspace
+
+
+def _merged(stored: list[dict[str, Any]], incoming: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    by_key = {item[key]: item for item in stored}
+    by_key.update({item[key]: item for item in incoming})
+    return [by_key[k] for k in sorted(by_key)]

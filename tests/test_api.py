@@ -635,3 +635,82 @@ def test_usage_extends_the_frame_instead_of_reloading(client, file_engine, monke
     post(client, {"events": [event(2, properties={"tokens": 1, "model": "m"}), event(3, properties={"tokens": 1, "model": "m"})]})
     assert usage(client, metric="llm_tokens").json()["value"] == "7"
     assert loads == []  # only the new rows were read
+
+
+# =========================================================================== issue 8: intake rules and agreement with the document
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/metrics", "/api/v1/metrics/x", "/api/v1/usage",
+                                  "/api/v1/health", "/api/v1/openapi.json", "/api/v1", "/api/v1/nothing"])
+def test_any_other_method_is_a_json_405_or_404_never_a_500(method, path):
+    """Wired as the served app is (st.App's Starlette app, whose middleware sends /api/v1 to a
+    bare Router): Starlette's own 405 is an exception there, which nothing handled (a 500)."""
+    engine = store.make_engine("sqlite://")
+    app = Starlette(middleware=api.middleware(api.api_routes(engine)))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.request(method, path, headers=AUTH)
+    if path in ("/api/v1", "/api/v1/nothing"):
+        assert_error(response, 404, "not_found")
+    else:
+        assert_error(response, 405, "method_not_allowed")
+        assert method not in response.headers["allow"]
+
+
+@pytest.mark.parametrize("value", ["-99999999999", "99999999999", "9999-01-01T00:00:00Z", "1850-01-01"])
+def test_usage_times_outside_the_supported_range_are_422(client, file_engine, value):
+    metrics.create_metric(file_engine, data={"name": "Calls", "code": "calls", "unit": "calls"})
+    body = assert_error(client.get("/api/v1/usage", params={"metric": "calls", "from": value}, headers=AUTH), 422,
+                        "invalid_parameter")
+    assert "supported times" in body["detail"]
+
+
+def test_empty_or_overlong_parameters_are_invalid_in_the_document_and_refused_by_the_server(client):
+    doc = client.get("/api/v1/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/usage"]["get"]["parameters"]}
+    assert params["metric"]["minLength"] == 1 and params["from"]["minLength"] == 1 and params["to"]["minLength"] == 1
+    assert params["customer_id"]["items"] == {"type": "string", "minLength": 1, "maxLength": 255}
+    assert_error(client.get("/api/v1/usage?metric=", headers=AUTH), 422, "invalid_parameter")
+    assert_error(client.get("/api/v1/usage?metric=x&from=", headers=AUTH), 422, "invalid_parameter")
+    assert_error(client.get("/api/v1/usage?metric=x&customer_id=", headers=AUTH), 422, "invalid_parameter")
+    assert_error(client.get("/api/v1/usage", params={"metric": "x", "customer_id": "c" * 256}, headers=AUTH), 422)
+
+
+def test_event_fields_are_kept_exactly_as_sent(client, file_engine):
+    metrics.create_metric(file_engine, data={"name": "Calls", "code": "calls", "unit": "calls", "event_name": "e"})
+    body = post(client, {"events": [
+        event(event_name="e", customer_id="c1", idempotency_key="k1"),
+        event(event_name="e", customer_id=" c1", idempotency_key=" k1 "),
+        event(event_name=" e", customer_id="c1"),
+    ]}).json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (2, 0, 1)
+    assert body["errors"][0]["index"] == 2 and body["errors"][0]["field"] == "event_name"
+    assert sorted((r[1], r[3]) for r in stored(file_engine)) == [(" c1", " k1 "), ("c1", "k1")]
+    usage = client.get("/api/v1/usage", params={"metric": "calls", "customer_id": " c1"}, headers=AUTH).json()
+    assert usage["events"] == 1 and usage["customer_id"] == [" c1"]
+
+
+def _iso_in(seconds: float) -> str:
+    return datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() + seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_events_more_than_five_minutes_ahead_are_refused(client, file_engine):
+    # a single event: 422 with the reason; nothing stored
+    body = assert_error(post(client, event(timestamp="2099-01-01T00:00:00Z")), 422, "invalid_event")
+    assert body["errors"][0]["field"] == "timestamp" and "5 minutes" in body["errors"][0]["reason"]
+    assert stored(file_engine) == []
+    # a batch: the far-future ones are reported by index, the others stored (fast and exact paths)
+    for extra in ({}, {"properties": {"n": -0}}):  # "-0" forces the exact path
+        batch = [event(1, **extra), event(2, timestamp=_iso_in(600), **extra), event(3, timestamp=_iso_in(120), **extra),
+                 event(4, timestamp=int(datetime.now(timezone.utc).timestamp()) + 86_400, **extra)]
+        result = post(client, {"events": batch}).json()
+        assert [e["index"] for e in result["errors"]] == [1, 3], result
+        assert result["rejected"] == 2 and result["accepted"] + result["duplicates"] == 2
+
+
+@pytest.mark.parametrize("stamp", ["9999-01-01T00:00:00Z", "1899-12-31T23:59:59Z", 253402300799, -2208988801])
+def test_timestamps_outside_the_supported_range_are_refused_with_the_reason(client, file_engine, stamp):
+    body = assert_error(post(client, event(timestamp=stamp)), 422, "invalid_event")
+    assert body["errors"][0]["field"] == "timestamp"
+    assert "1900-01-01 to 2199-12-31" in body["errors"][0]["reason"]
+    assert stored(file_engine) == []

@@ -251,10 +251,16 @@ class TestCsv:
         assert len(parsed.errors) == 1
         assert parsed.errors[0].line == 2
 
-    def test_cells_are_trimmed(self):
-        parsed = ingest.parse_csv(lines(HEADER + ",idempotency_key", " e , c1 , 2026-10-03T12:00:00Z , k1 "))
+    def test_identity_cells_are_kept_exactly_as_sent(self):
+        # Issue 8 #17: " c1" is its own customer and " k1 " its own key; only the time is trimmed.
+        parsed = ingest.parse_csv(lines(HEADER + ",idempotency_key", "e, c1 , 2026-10-03T12:00:00Z , k1 "))
         ev = one(parsed)
-        assert (ev["event_name"], ev["customer_id"], ev["ts_us"], ev["key"]) == ("e", "c1", NOON_US, "k1")
+        assert (ev["event_name"], ev["customer_id"], ev["ts_us"], ev["key"]) == ("e", " c1 ", NOON_US, " k1 ")
+
+    def test_an_event_name_with_white_space_is_rejected(self):
+        parsed = ingest.parse_csv(lines(HEADER, " e,c1,2026-10-03T12:00:00Z"))
+        assert len(parsed) == 0
+        assert parsed.errors[0].field == "event_name" and "' e'" in parsed.errors[0].reason
 
     def test_header_names_are_trimmed_and_columns_in_any_order(self):
         parsed = ingest.parse_csv(lines(" timestamp , tokens ,customer_id, event_name", "2026-10-03,4,c1,e"))
@@ -791,8 +797,9 @@ class TestIdempotencyKeys:
     def test_explicit_key_is_used(self):
         assert one(parse_one_record(idempotency_key="req-42"))["key"] == "req-42"
 
-    def test_explicit_key_is_trimmed(self):
-        assert one(parse_one_record(idempotency_key="  req-42 "))["key"] == "req-42"
+    def test_explicit_key_is_kept_exactly(self):
+        assert one(parse_one_record(idempotency_key="  req-42 "))["key"] == "  req-42 "
+        assert one(parse_one_record(idempotency_key="req-42"))["key"] != one(parse_one_record(idempotency_key=" req-42"))["key"]
 
     def test_content_key_formula(self):
         ev = one(parse_one_record(properties={"b": [1, "x"], "a": 1.5}))
@@ -952,3 +959,51 @@ def test_arrow_time_reading_agrees_with_pandas(y, mo, d, h, mi, s, frac, zone, s
     parsed = pd.to_datetime(pd.Series([text]), utc=True, format="ISO8601", errors="coerce")
     assert parsed.notna()[0], text
     assert int(fast[0]) == int(parsed.dt.as_unit("us").astype("int64")[0]), text
+
+
+# =========================================================================== issue 8: times every page can show, future events
+
+
+class TestSupportedTimes:
+    """Year-9999 timestamps broke Usage, Invoices and Timeline; intake now refuses times outside
+    1900-01-01 … 2199-12-31 (UTC) with a row error, and keeps the good rows."""
+
+    @pytest.mark.parametrize("stamp", ["9999-01-01T00:00:00Z", "2200-01-01", "1899-12-31T23:59:59Z", "253402300799",
+                                       "-2208988801", "7258118400"])
+    def test_outside_the_range_is_a_row_error(self, stamp):
+        parsed = ingest.parse_csv(lines(HEADER, "e,c1,2026-10-03T12:00:00Z", f"e,c2,{stamp}"))
+        assert [e for e in parsed.customer_id] == ["c1"]
+        [error] = parsed.errors
+        assert (error.line, error.field) == (3, "timestamp")
+        assert "1900-01-01 to 2199-12-31 (UTC)" in error.reason
+
+    @pytest.mark.parametrize("stamp", ["1900-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z", "-2208988800", "7258118399"])
+    def test_the_range_ends_are_accepted(self, stamp):
+        assert len(ingest.parse_csv(lines(HEADER, f"e,c1,{stamp}"))) == 1
+
+    def test_json_numbers_out_of_range_are_row_errors_too(self):
+        parsed = ingest.parse_jsonl(json.dumps({"event_name": "e", "customer_id": "c", "timestamp": 8_000_000_000}) + "\n")
+        assert len(parsed) == 0 and "supported times" in parsed.errors[0].reason
+
+
+class TestFutureEvents:
+    def test_the_import_result_counts_events_dated_after_now(self, sqlite_engine, write_file):
+        csv_text = lines(HEADER, "e,c1,2026-10-03T12:00:00Z", "e,c1,2099-01-01T00:00:00Z", "e,c2,2150-06-01",
+                         "e,c2,2150-06-01")  # a duplicate row: `future` counts the file's valid rows
+        result = ingest.import_file(sqlite_engine, write_file("plan.csv", csv_text))
+        assert (result.accepted, result.duplicates, result.future) == (3, 1, 3)
+        assert result.to_json()["future"] == 3
+        assert ingest.count_future(ingest.parse_csv(csv_text), now_us=0) == 4
+
+    def test_the_chunked_import_counts_them_too(self, sqlite_engine):
+        from metering import importing
+        data = lines(HEADER, "e,c1,2026-10-03T12:00:00Z", "e,c1,2099-01-01T00:00:00Z").encode()
+        assert importing.import_bytes(sqlite_engine, data, name="x.csv").future == 1
+
+
+def test_an_empty_json_file_is_unreadable_but_an_empty_json_lines_file_is_no_events():
+    with pytest.raises(UnreadableFile, match="is empty"):
+        ingest.read_events(b"", name="events.json")
+    with pytest.raises(UnreadableFile, match="is empty"):
+        ingest.read_events(b" \n\t", name="events.json")
+    assert len(ingest.read_events(b"", name="events.jsonl")) == 0

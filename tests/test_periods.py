@@ -118,7 +118,19 @@ def test_subscription_start_bare_date_is_local_midnight() -> None:
 def test_subscription_start_other_forms_are_utc_when_offsetless() -> None:
     assert parse_subscription_start("2026-10-03T00:00:00", tz=BERLIN) == utc(2026, 10, 3)
     assert parse_subscription_start("2026-10-03T00:00:00+02:00", tz=NY) == utc(2026, 10, 2, 22)
-    assert parse_subscription_start(1791115200, tz=BERLIN) == utc(2026, 10, 4, 12)
+
+
+
+@pytest.mark.parametrize("start", [1791115200, 1791115200.5, "1791115200", " 1791115200 ", "-5"])
+def test_subscription_start_as_epoch_seconds_is_refused(start: object) -> None:
+    with pytest.raises(ValueError, match="epoch seconds"):
+        parse_subscription_start(start, tz=BERLIN)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("start", ["9999-01-01", "1899-12-31", "2200-01-01T00:00:00Z"])
+def test_subscription_start_outside_the_supported_times_is_refused(start: str) -> None:
+    with pytest.raises(ValueError, match="outside the supported times"):
+        parse_subscription_start(start, tz="UTC")
 
 
 def test_subscription_start_invalid_date() -> None:

@@ -201,18 +201,25 @@ def test_send_test_event_before_after_duplicate_and_errors(sqlite_engine):
     bad = preview.send_test_event(sqlite_engine, m, '{"event_name": "llm.tokens",', get_frame=lambda: cache.get(sqlite_engine))
     assert bad.error.startswith("not valid JSON")
     missing = preview.send_test_event(sqlite_engine, m, '{"event_name": "llm.tokens"}', get_frame=lambda: cache.get(sqlite_engine))
-    assert missing.error == "customer_id: customer_id is required"
+    # Every field's problem at once (issue 8: "Test it" showed only the first one).
+    assert missing.error == "customer_id: customer_id is required; timestamp: timestamp is required"
+    assert missing.field_errors == {"customer_id": "customer_id is required", "timestamp": "timestamp is required"}
+    many = preview.send_test_event(
+        sqlite_engine, m, '{"event_name": "llm tokens", "customer_id": 7, "timestamp": "soon", "props": {}}',
+        get_frame=lambda: cache.get(sqlite_engine))
+    assert set(many.field_errors) == {"props", "event_name", "customer_id", "timestamp"}
+    assert "unknown field 'props'" in many.field_errors["props"]
 
 
 def test_why_not_counted_uses_the_engine_rules():
     m = metric(filters={"model": ["gpt-4o"]})
-    parsed, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "other"})))
+    parsed, _, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "other"})))
     assert preview.why_not_counted(m, parsed) == ["filter model: the event's model is 'other'; allowed: gpt-4o"]
-    parsed, _ = preview.parse_test_event(json.dumps(ev({"tokens": "many", "model": "gpt-4o"})))
+    parsed, _, _ = preview.parse_test_event(json.dumps(ev({"tokens": "many", "model": "gpt-4o"})))
     assert preview.why_not_counted(m, parsed) == ["it is counted as an event but skipped: tokens is not a number"]
-    parsed, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "gpt-4o"}, name="other")))
+    parsed, _, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "gpt-4o"}, name="other")))
     assert preview.why_not_counted(m, parsed) == ["its event_name is 'other'; this metric reads 'llm.tokens'"]
-    parsed, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "gpt-4o"})))
+    parsed, _, _ = preview.parse_test_event(json.dumps(ev({"tokens": 3, "model": "gpt-4o"})))
     assert preview.why_not_counted(m, parsed) == []
 
 

@@ -365,3 +365,23 @@ def test_standard_matches_formula(usage: Decimal, free: Decimal, price: Decimal)
     assert result.billable == max(usage - free, D(0))
     assert result.amount == max(usage - free, D(0)) * price
     assert result.amount == sum((s.amount for s in result.steps), D(0))
+
+
+# --- the price in one line (plan list, customer invoice) ---------------------------------------
+
+
+def test_describe_price_of_every_model() -> None:
+    from metering.plans import Charge
+    from metering.pricing import describe_price
+
+    def line(**charge: object) -> str:
+        return describe_price(Charge.model_validate({"metric": "m", **charge}), "USD", "tokens")
+
+    assert line(model="standard", unit_price="0.0125", free_units="1000") == "$0.0125 each (first 1,000 free)"
+    assert line(model="graduated", tiers=[{"up_to": "10000", "unit_price": "0.008"}, {"up_to": None, "unit_price": "0.004",
+                                                                                    "flat_fee": "5"}]) == (
+        "graduated: $0.008 each up to 10,000 · $0.004 each above 10,000 + $5.00 flat")
+    assert line(model="volume", tiers=[{"up_to": None, "unit_price": "1"}]) == "volume: $1.00 each above 0"
+    assert line(model="package", package_size="100000", package_price="4") == "$4.00 per 100,000 tokens"
+    assert line(model="percentage", rate="2.9", fixed_fee="0.30") == "2.9% + $0.30 per event"
+    assert line(model="percentage", rate="1") == "1%"

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -103,6 +104,37 @@ def test_snippet_sends_an_event_that_counts(server: Server, metric: MetricPublic
     assert after["events"] - before["events"] == 1
     model = example["model"]
     assert group_value(after, model) - group_value(before, model) == amount
+
+
+@pytest.mark.parametrize("language", list(RUNNERS))
+def test_the_same_snippet_run_twice_stores_two_events(server: Server, metric: MetricPublic, language: str):
+    """Issue 8 #7: without a key, two identical requests in the same second were stored once.
+    The editor's snippet sends a fixed example event (same content, same timestamp) every run:
+    each run's new idempotency key makes it a new event."""
+    if language == "javascript" and shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if language == "curl" and shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    event = snippets.example_event(metric, when=datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc))
+    code = snippets.snippets(metric, base_url=server.base_url, api_key=server.api_key, event=event)[language]
+    before = {key for key, in stored_keys(server)}
+    for _ in range(2):
+        done = subprocess.run([*RUNNERS[language], code], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        reply = done.stdout.strip().splitlines()[-1]
+        answer = ast.literal_eval(reply) if language == "python" else json.loads(reply)
+        assert answer["accepted"] == 1 and answer["duplicates"] == 0, answer
+    new = {key for key, in stored_keys(server)} - before
+    assert len(new) == 2 and all(len(k) == 36 and k.count("-") == 4 for k in new)  # two UUIDs
+
+
+def stored_keys(server: Server) -> list[tuple]:
+    engine = store.make_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT idempotency_key FROM event"))]
+    finally:
+        engine.dispose()
 
 
 def test_wrong_key_snippet_fails_loudly(server: Server, metric: MetricPublic):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -236,6 +235,34 @@ class TestDelete:
         store.delete_all_events(engine)
         assert store.event_count(engine) == 0 and store.event_rows(engine) == []
         assert len(fresh(engine)) == 0
+
+
+class TestDeleteEvent:
+    """Issue 8: one event (say a far-future typo) can be deleted without deleting its import."""
+
+    def test_delete_one_event_keeps_counts_right_and_reloads_frames(self, engine):
+        a = ingest.import_file(engine, FILE_A, name="a.jsonl")
+        cache = FrameCache()
+        assert len(cache.get(engine)) == 5
+        key = keys(engine)[2]
+        before = store.store_version(engine)
+        assert store.delete_event(engine, key) is True
+        after = store.store_version(engine)
+        assert after.events == 4 and after.generation == before.generation + 1
+        assert key not in keys(engine) and len(keys(engine)) == 4
+        with Session(engine) as session:
+            batch = session.get(ImportBatch, a.import_id)
+            assert batch is not None and batch.accepted == 4  # the delete dialog's count stays true
+        frame = cache.get(engine)
+        assert len(frame) == 4 and summary(frame) == summary(EventFrame.from_store(engine))
+        # the rest of the import still deletes together
+        assert store.delete_import(engine, a.import_id) == 4
+
+    def test_an_unknown_key_deletes_nothing(self, engine):
+        ingest.import_file(engine, FILE_A, name="a.jsonl")
+        before = store.store_version(engine)
+        assert store.delete_event(engine, "no-such-key") is False
+        assert store.store_version(engine) == before
 
 
 class TestStoreVersion:

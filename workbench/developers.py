@@ -118,13 +118,15 @@ def render_key(engine: Engine) -> None:
         if st.session_state.pop(JUST_ROTATED, False):
             st.success("This is the new key. Copy it now: it is stored only as a hash and will not be shown again "
                        "after this session.", icon=":material/key:")
-        st.code(plain, language=None)
+        with st.container(key="developers-key-plain"):
+            st.code(plain, language=None)  # its copy button copies the key itself
         st.caption("The snippets below and in the metric editor embed it while this session lasts.")
         if st.button("Hide the key", icon=":material/visibility_off:"):
             st.session_state.pop(KEY_PLAIN, None)
             st.rerun()
     elif info is not None:
-        st.code(info.masked, language=None)
+        # Text, not a code block: a copy button here would copy the dots, not a key.
+        st.markdown(f"Key: `{info.masked}`", help="Only a hash is stored: the key itself cannot be shown or copied again.")
         st.caption(
             f"Created {info.created_at:%Y-%m-%d %H:%M} UTC. Only a hash is stored, so the key cannot be shown again: "
             f"set it as `{apikeys.ENV_VAR}` where your code runs (the snippets read it from there), or rotate to get a new one."
@@ -163,8 +165,8 @@ def render_snippets(engine: Engine, base_url: str) -> None:
         st.caption(f"The code reads the key from the `{apikeys.ENV_VAR}` environment variable.")
     st.caption(
         f"Event `{metric.event_name}` with an example of every property the metric reads; "
-        "the timestamp is the time the code runs. Add an `idempotency_key` to make retries safe "
-        "(without one, an event with the same content and time is a duplicate)."
+        "the timestamp is the time the code runs and the `idempotency_key` a new UUID each run, so two "
+        "identical events are two events. To retry a request safely, resend it with the same key."
     )
     curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
     curl.code(code_by_language["curl"], language="bash")

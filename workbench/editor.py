@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +23,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import metrics, preview
-from metering.models import NEEDS_VALUE, Aggregation, MetricType
+from metering.models import NEEDS_VALUE, Aggregation, MetricType, allowed_aggregations
 from workbench import charts, state
 
 K = "editor:"
@@ -73,6 +73,17 @@ DECISION_TABLE = pd.DataFrame(
      ("Cumulative / lifetime usage", "Charge recurring")],
     columns=["Need", "Metric type"],
 )
+AGGREGATION_LABELS = {
+    "count": "Count", "sum": "Sum", "max": "Max", "min": "Min", "unique_count": "Unique count", "latest": "Latest",
+}
+# How a message names things in this form: internal names (value_property, limit_recurring)
+# become the labels the form shows; a message that starts with a field's name starts with its label.
+FORM_WORDS = {
+    **FIELD_LABELS, "event name": "Event name", "value property": "Value property", "distinct by": "Distinct by",
+    "slug": "Code", **{t.value: t.value.replace("_", " ").capitalize() for t in MetricType},
+    **AGGREGATION_LABELS,
+}
+TEMPLATE_CARD_PX = 120  # the narrowest a template card gets (PANEL_CSS): narrower screens wrap to a new row
 AGGREGATION_HELP = {
     "count": "Count: the number of matching events",
     "sum": "Sum: adds up a numeric property",
@@ -89,6 +100,13 @@ PANEL_CSS = """
 .st-key-panel-snippet { background: rgba(255,189,69,.10); border-color: rgba(230,160,30,.65) !important; }
 .st-key-panel-test    { background: rgba(128,61,245,.05); border-color: rgba(128,61,245,.40) !important; }
 [class*="st-key-tplcard-on-"] { background: rgba(28,131,225,.08); border-color: rgba(28,131,225,.8) !important; }
+/* Template cards: as many equal columns as fit at TEMPLATE_CARD_PX or more, then the next row
+   (seven squeezed columns broke "Requests" letter by letter at 1024 px). */
+.st-key-tplcards { display: grid !important; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr));
+                   align-items: stretch !important; }
+.st-key-tplcards > div { width: auto !important; min-width: 0; }
+[class*="st-key-tplcard-"] { padding: 0.75rem !important; height: 100%; }
+[class*="st-key-tplcard-"] > div:last-child { margin-top: auto; }  /* the buttons on one line */
 .st-key-formula code { white-space: pre-wrap !important; }
 </style>
 """
@@ -219,6 +237,21 @@ def md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
+_SNAKE = re.compile(r"(?<!['\w])[a-z]+(?:_[a-z]+)+(?![\w'])")
+
+
+def in_form_words(message: str, labels: dict[str, str]) -> str:
+    """A message as the form would say it: `base_fee must be 0 or more` → `Base fee must be 0
+    or more`, `a limit_recurring metric …` → `a Limit recurring metric …`. Quoted values
+    ('api_requests') are left as they are."""
+    text = _SNAKE.sub(lambda m: labels.get(m.group(0), m.group(0)), message)
+    for words in (2, 1):  # a leading field name: "event name must …", "name is required"
+        head = " ".join(text.split(" ")[:words])
+        if head in labels and text.startswith(head + " "):
+            return labels[head] + text[len(head):]
+    return text
+
+
 def field_error(message: str | None) -> None:
     if message:
         st.caption(f":red[:material/error: {md(message)}]")
@@ -257,7 +290,7 @@ def _visible_errors(errors: dict[str, str]) -> dict[str, str]:
     """Errors shown beside their fields: a blank required field waits for the first Save, and
     an event name that is only wrong because the code is missing is not repeated."""
     ss = st.session_state
-    shown = {("slug" if k == "code" else k): v for k, v in errors.items()}
+    shown = {("slug" if k == "code" else k): in_form_words(v, FORM_WORDS) for k, v in errors.items()}
     if not ss.get(_k("tried_save")):
         for field in QUIET_UNTIL_SAVE:
             if field in shown and not str(ss[_k(field)]).strip():
@@ -274,10 +307,10 @@ def templates_row(engine: Engine) -> None:
     """The quick templates as selectable cards; choosing one fills the form."""
     st.markdown("##### Quick templates")
     chosen = st.session_state.get(_k("template"))
-    cols = st.columns(len(metrics.TEMPLATES))
-    for col, (key, t) in zip(cols, metrics.TEMPLATES.items()):
+    row = st.container(horizontal=True, wrap=True, gap="small", key="tplcards")
+    for key, t in metrics.TEMPLATES.items():
         on = key == chosen
-        with col.container(border=True, key=f"tplcard-{'on-' if on else ''}{key}"):
+        with row.container(border=True, key=f"tplcard-{'on-' if on else ''}{key}"):
             st.markdown(f"**{md(t.name)}**")
             agg = t.aggregation or "any"
             st.caption(f"{md(t.purpose)}  \n{md(agg)} · {md(t.unit or 'custom')}")
@@ -313,10 +346,14 @@ def _basic_information(engine: Engine, errors: dict[str, str]) -> None:
               help="Human-readable name, shown on invoices.")
         field_error(errors.get("name"))
     with right:
-        _bind(st.text_input, "slug", "Code *", after=code_changed, placeholder="e.g. api_requests",
-              help="Unique identifier: a-z, 0-9 and _. Generated from the name until you edit it.")
+        saved = editing() is not None
+        _bind(st.text_input, "slug", "Code *", after=code_changed, placeholder="e.g. api_requests", disabled=saved,
+              help="Unique identifier: a-z, 0-9 and _. Generated from the name until you edit it; fixed once the "
+                   "metric is saved (plans, quotas, API calls and exported files name the metric by it).")
         field_error(errors.get("slug"))
-        if not errors.get("slug") and ss[_k("slug")]:
+        if saved:
+            st.caption("Fixed once saved: plans and the API refer to it.")
+        elif not errors.get("slug") and ss[_k("slug")]:
             st.caption(("Generated from the name · " if ss[_k("code_auto")] else "") + ":green[:material/check: available]")
     _bind(st.text_area, "description", "Description", height=68, placeholder="What this metric measures (optional)")
     _bind(st.text_input, "unit", "Unit *", placeholder="requests, tokens, GB, ms…",
@@ -324,7 +361,13 @@ def _basic_information(engine: Engine, errors: dict[str, str]) -> None:
     field_error(errors.get("unit"))
 
     types = [t.value for t in MetricType]
-    _bind(st.radio, "metric_type", "Metric type *", options=types, horizontal=True,
+
+    def type_changed() -> None:  # keep the aggregation one the new type takes
+        allowed = [a.value for a in allowed_aggregations(ss[_k("metric_type")])]
+        if ss[_k("aggregation")] not in allowed:
+            ss[_k("aggregation")] = allowed[0]
+
+    _bind(st.radio, "metric_type", "Metric type *", after=type_changed, options=types, horizontal=True,
           format_func=lambda v: TYPE_GUIDE[v]["label"], captions=[TYPE_GUIDE[t]["short"] for t in types])
     field_error(errors.get("metric_type"))
     guide = TYPE_GUIDE[ss[_k("metric_type")]]
@@ -365,8 +408,12 @@ def _event_and_aggregation(engine: Engine, frame: Any, errors: dict[str, str]) -
         else:
             st.caption("No events stored yet: import a file on the Events page, or use Test it.")
     with right:
-        _bind(st.selectbox, "aggregation", "Aggregation *", options=[a.value for a in Aggregation],
-              format_func=lambda v: AGGREGATION_HELP[v])
+        # Only what the metric type takes (a limit recurring metric counts or sums).
+        allowed = [a.value for a in allowed_aggregations(ss[_k("metric_type")])]
+        if ss[_k("aggregation")] not in allowed:
+            ss[_k("aggregation")] = allowed[0]
+        _bind(st.selectbox, "aggregation", "Aggregation *", options=allowed, format_func=AGGREGATION_LABELS.get)
+        st.caption(md(AGGREGATION_HELP[ss[_k("aggregation")]]))
         field_error(errors.get("aggregation"))
 
     event_name = ss[_k("event_name")].strip() or ss[_k("slug")].strip()
@@ -442,7 +489,10 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
     if not ss.pop(_k("save_now"), False):
         return
     if all_errors:
-        reasons = "\n".join(f"- **{FIELD_LABELS.get(f, md(f))}**: {md(m)}" for f, m in all_errors.items())
+        # Required fields first: a blank form is missing those, whatever else follows from them.
+        required = ("name", "code", "unit", "metric_type", "aggregation")
+        ordered = sorted(all_errors.items(), key=lambda kv: kv[0] not in required)
+        reasons = "\n".join(f"- **{FIELD_LABELS.get(f, md(f))}**: {md(in_form_words(m, FORM_WORDS))}" for f, m in ordered)
         st.error(f"Not saved. Fix these first:\n{reasons}", icon=":material/block:")
         return
     data = draft()
@@ -452,7 +502,8 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
         else:
             saved = metrics.create_metric(engine, data=data)
     except metrics.InvalidMetric as exc:  # a race: the code was taken meanwhile
-        st.error("Not saved: " + "; ".join(f"{k}: {md(v)}" for k, v in exc.errors.items()), icon=":material/block:")
+        st.error("Not saved: " + "; ".join(f"{FIELD_LABELS.get(k, k)}: {md(in_form_words(v, FORM_WORDS))}"
+                                           for k, v in exc.errors.items()), icon=":material/block:")
         return
     ss["metrics:flash"] = f"Saved {saved.name} ({saved.code})."
     ss["editor:code"] = None
@@ -548,7 +599,11 @@ def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
         _bind(st.text_area, "test_event", "Test event (JSON)", height=220)
         outcome: preview.TestOutcome | None = ss.get(_k("test_outcome"))
         if outcome is not None and outcome.error:
-            field_error(outcome.error)
+            if outcome.field_errors:  # every field's problem at once
+                for name, reason in outcome.field_errors.items():
+                    field_error(f"{name}: {reason}")
+            else:
+                field_error(outcome.error)
         row = st.container(horizontal=True)
         row.button("Send test event", key="editor:test_send", type="primary", icon=":material/send:", on_click=send)
         row.button("Reset to example", key="editor:test_reset", on_click=reset)
@@ -564,7 +619,7 @@ def _previews(engine: Engine, result: preview.EditorPreview) -> None:
     if result.metric is None:
         with st.container(border=True, key="panel-agg"):
             _panel_header("Preview", "blue", ":material/functions:")
-            lines = "\n".join(f"- {md(m)}" for m in result.preview_errors.values())
+            lines = "\n".join(f"- {md(in_form_words(m, FORM_WORDS))}" for m in result.preview_errors.values())
             st.info(f"The preview needs a valid definition:\n{lines}", icon=":material/info:")
         return
     _event_panel(result)
@@ -581,7 +636,9 @@ def compute_preview(engine: Engine, frame: Any, data: dict[str, Any]) -> preview
     ss = st.session_state
     return preview.editor_preview(
         engine, frame, data, current_code=editing(), window_key=ss.get(_k("window"), "all"),
-        now=datetime.now(timezone.utc).replace(second=0, microsecond=0),
+        # The end of this minute: a window "until now" that stays the same for a minute (so
+        # calculations are reused) and already holds an event just sent.
+        now=datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1),
         example_time=ss[_k("when")], base_url=base_url(), api_key=api_key(),
     )
 

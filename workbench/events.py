@@ -8,6 +8,7 @@ the list of imports. The `render_*` functions below draw the page's sections.
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from metering.ingest import UnreadableFile
 from metering.importing import Progress
 from metering.models import Aggregation, MetricPublic
 from workbench import charts, state
+from workbench.editor import md
 
 KEY = "events:"  # prefix of this page's session-state keys
 UPLOAD_RESULTS = KEY + "upload_results"
@@ -35,7 +37,9 @@ UPLOAD_ROUND = KEY + "upload_round"
 SIM_PREVIEW = KEY + "sim_preview"
 SIM_RESULT = KEY + "sim_result"
 CONFIRM_DELETE = KEY + "confirm_delete"
+CONFIRM_EVENT = KEY + "confirm_delete_event"
 DELETED = KEY + "deleted"
+EVENT_DELETED = KEY + "event_deleted"
 PAGE = KEY + "browse_page"
 
 FILE_TYPES = ["csv", "jsonl", "ndjson", "json", "txt"]
@@ -59,6 +63,12 @@ class FileOutcome:
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, field, reason
     unreadable: str | None = None
     import_id: int | None = None
+    future: int = 0  # valid events dated after the import (kept; said so, a year typo shows)
+
+    @property
+    def all_rejected(self) -> bool:
+        """Every row of the file was rejected: nothing was stored."""
+        return not self.unreadable and self.rejected > 0 and self.accepted == 0 and self.duplicates == 0
 
 
 def import_uploads(
@@ -78,7 +88,7 @@ def import_uploads(
             continue
         outcomes.append(FileOutcome(
             name, result.accepted, result.duplicates, result.rejected,
-            [(e.line, e.field, e.reason) for e in result.errors], None, result.import_id,
+            [(e.line, e.field, e.reason) for e in result.errors], None, result.import_id, result.future,
         ))
     return outcomes
 
@@ -86,9 +96,17 @@ def import_uploads(
 def summary_table(outcomes: Sequence[FileOutcome]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"File": o.file, "Accepted": o.accepted, "Duplicates": o.duplicates, "Rejected": o.rejected,
-          "Status": "unreadable: nothing stored" if o.unreadable else "imported"} for o in outcomes],
-        columns=["File", "Accepted", "Duplicates", "Rejected", "Status"],
+          "In the future": o.future, "Status": _status(o)} for o in outcomes],
+        columns=["File", "Accepted", "Duplicates", "Rejected", "In the future", "Status"],
     )
+
+
+def _status(o: FileOutcome) -> str:
+    if o.unreadable:
+        return "unreadable: nothing stored"
+    if o.all_rejected:
+        return "every row rejected: nothing stored"
+    return "imported"
 
 
 def rejected_table(outcomes: Sequence[FileOutcome]) -> pd.DataFrame:
@@ -443,6 +461,26 @@ def delete_import(engine: Engine, import_id: int) -> int:
     return deleted
 
 
+def delete_event(engine: Engine, idempotency_key: str) -> bool:
+    """Delete one stored event (by its unique key); the app's caches are dropped afterwards."""
+    deleted = store.delete_event(engine, idempotency_key)
+    state.clear_caches()
+    return deleted
+
+
+def event_by_key(engine: Engine, idempotency_key: str) -> dict[str, Any] | None:
+    """One stored event as the API takes it (timestamp in UTC), with its import, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT event_name, customer_id, ts_us, idempotency_key, properties, import_id FROM event"
+            " WHERE idempotency_key = :k"), {"k": idempotency_key}).first()
+    if row is None:
+        return None
+    stamp = format_ts(pd.Series([row[2]])).iloc[0].removesuffix(" UTC").replace(" ", "T") + "Z"
+    return {"event_name": row[0], "customer_id": row[1], "timestamp": stamp, "idempotency_key": row[3],
+            "properties": json.loads(row[4]), "import": row[5]}
+
+
 # =========================================================================== rendering: upload
 
 
@@ -540,17 +578,28 @@ def render_upload_results(outcomes: Sequence[FileOutcome]) -> None:
         return
     for o in outcomes:
         if o.unreadable:
-            st.error(f"Could not read **{o.file}**: {o.unreadable}. Nothing from this file was stored.", icon=":material/error:")
-    readable = [o for o in outcomes if not o.unreadable]
+            st.error(f"Could not read **{md(o.file)}**: {md(o.unreadable)}. Nothing from this file was stored.",
+                     icon=":material/error:")
+        elif o.all_rejected:
+            st.error(f"Nothing imported from **{md(o.file)}**: all {o.rejected:,} rows were rejected (see the reasons "
+                     "below).", icon=":material/error:")
+    readable = [o for o in outcomes if not o.unreadable and not o.all_rejected]
     if readable:
-        total = {k: sum(getattr(o, k) for o in readable) for k in ("accepted", "duplicates", "rejected")}
-        st.success(
-            f"Imported {len(readable)} file(s): {total['accepted']:,} accepted, "
-            f"{total['duplicates']:,} duplicate(s), {total['rejected']:,} rejected.",
-            icon=":material/check_circle:",
-        )
+        total = {k: sum(getattr(o, k) for o in readable) for k in ("accepted", "duplicates", "rejected", "future")}
+        text_ = (f"Imported {len(readable)} file(s): {total['accepted']:,} accepted, "
+                 f"{total['duplicates']:,} duplicate(s), {total['rejected']:,} rejected.")
+        if total["rejected"]:  # some rows are missing: not an all-clear
+            st.warning(text_ + " The rejected rows are listed below.", icon=":material/warning:")
+        else:
+            st.success(text_, icon=":material/check_circle:")
+        if total["future"]:
+            st.warning(
+                f"{total['future']:,} of the imported events are dated after now (planned usage, or a wrong year?). "
+                "They count in the periods they fall in; delete a wrong one under Stored events.",
+                icon=":material/update:",
+            )
     st.dataframe(summary_table(outcomes), hide_index=True, key=KEY + "summary", column_config={
-        c: st.column_config.NumberColumn(c, format="localized") for c in ("Accepted", "Duplicates", "Rejected")
+        c: st.column_config.NumberColumn(c, format="localized") for c in ("Accepted", "Duplicates", "Rejected", "In the future")
     })
     rejected = rejected_table(outcomes)
     if len(rejected):
@@ -655,7 +704,9 @@ def render_simulator(engine: Engine) -> None:
     preset = template or "custom"  # a template brings its own volume and shape
     top, bottom = st.columns(3), st.columns(3)
     customers = top[0].number_input("Customers", min_value=1, max_value=100_000, value=30, step=1, key=_sim_key("customers"))
-    start = top[1].date_input("Start (UTC)", value=date.today().replace(day=1), key=_sim_key("start"))
+    # Default: the 30 whole UTC days before today, a history that ends now (not a month ahead).
+    today = datetime.now(UTC).date()
+    start = top[1].date_input("Start (UTC)", value=today - timedelta(days=30), key=_sim_key("start"))
     days = top[2].number_input("Days", min_value=1, max_value=366, value=30, step=1, key=_sim_key("days"))
     volume = bottom[0].number_input("Events per day", min_value=0, max_value=MAX_SIMULATED_EVENTS, value=volume_default, step=100, key=_sim_key("volume", preset))
     shapes = list(simulate.SHAPES)
@@ -701,6 +752,9 @@ def render_simulator(engine: Engine) -> None:
             f"Inserted {result['accepted']:,} events ({result['duplicates']:,} duplicates) as import "
             f"#{result['import_id']}: {result['source']}", icon=":material/check_circle:",
         )
+        if result.get("future"):
+            st.warning(f"{result['future']:,} of them are dated after now: they count in the periods they fall in.",
+                       icon=":material/update:")
 
 
 def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult:
@@ -714,6 +768,7 @@ def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) 
     bar.empty()
     st.session_state[SIM_RESULT] = {
         "accepted": result.accepted, "duplicates": result.duplicates, "import_id": result.import_id, "source": source,
+        "future": result.future,
     }
     return result
 
@@ -738,6 +793,8 @@ PAGE_SIZES = [25, 50, 100, 250]
 
 
 def render_browser(engine: Engine) -> None:
+    if message := st.session_state.pop(EVENT_DELETED, None):
+        st.success(md(message), icon=":material/delete:")
     names = stored_event_names(engine)
     if not names:
         st.info("No events stored yet: upload a file or simulate some.")
@@ -780,6 +837,51 @@ def render_browser(engine: Engine) -> None:
             "import_id": st.column_config.NumberColumn("import", format="%d"),
         },
     )
+    _delete_one(engine, rows)
+
+
+def event_label(row: Any) -> str:
+    return f"{row.timestamp} · {row.event_name} · {row.customer_id} · key {row.idempotency_key}"
+
+
+def _delete_one(engine: Engine, rows: pd.DataFrame) -> None:
+    """Pick one event of this page and delete it (a far-future typo, a wrong test event)."""
+    if len(rows):
+        labels = {str(r.idempotency_key): event_label(r) for r in rows.itertuples()}
+        line = st.container(horizontal=True, vertical_alignment="bottom")
+        chosen = line.selectbox("Event on this page", list(labels), format_func=labels.get, key=KEY + "event_choice",
+                                width=640, help="Filter the table above to find an event; each can be deleted alone.")
+        if line.button("Delete this event…", key=KEY + "delete_event", icon=":material/delete:"):
+            st.session_state[CONFIRM_EVENT] = chosen
+    pending = st.session_state.get(CONFIRM_EVENT)
+    if pending is not None and not st.session_state.get(CONFIRM_DELETE):
+        _confirm_delete_event(engine, str(pending))
+
+
+def _dismiss_delete_event() -> None:
+    st.session_state.pop(CONFIRM_EVENT, None)
+
+
+@st.dialog("Delete an event", on_dismiss=_dismiss_delete_event)
+def _confirm_delete_event(engine: Engine, key: str) -> None:
+    found = event_by_key(engine, key)
+    if found is None:
+        st.info("This event is no longer stored.")
+        if st.button("Close", key=KEY + "delete_event_close"):
+            _dismiss_delete_event()
+            st.rerun()
+        return
+    st.markdown("Delete this event? This cannot be undone (importing it again brings it back).")
+    st.code(json.dumps(found, indent=2, ensure_ascii=False), language="json")
+    left, right = st.columns(2)
+    if left.button("Cancel", key=KEY + "delete_event_cancel"):
+        _dismiss_delete_event()
+        st.rerun()
+    if right.button("Delete", type="primary", key=KEY + "delete_event_confirm", icon=":material/delete:"):
+        delete_event(engine, key)
+        _dismiss_delete_event()
+        st.session_state[EVENT_DELETED] = f"Deleted the event {found['event_name']} of {found['customer_id']} at {found['timestamp']}."
+        st.rerun()
 
 
 def _turn_page(step: int) -> None:
@@ -820,7 +922,7 @@ def render_imports(engine: Engine) -> None:
     if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE] = int(chosen)
     pending = st.session_state.get(CONFIRM_DELETE)
-    if pending is not None:
+    if pending is not None and st.session_state.get(CONFIRM_EVENT) is None:  # one dialog at a time
         row = imports[imports["id"] == pending]
         if len(row):
             _confirm_delete(engine, int(pending), str(row.iloc[0]["source"]), int(row.iloc[0]["accepted"]))

@@ -10,8 +10,9 @@ Rules decided here:
 - "Each customer's subscription" bills every subscribed customer under its plan; choosing a plan
   is a what-if that bills every customer found in the events under that plan.
 - Month: the first billing period of each customer that starts in that month (the CLI's
-  `--period`); the list runs from the month of the earliest event to the month of the latest
-  (subscription starts included), in the workspace timezone, latest first.
+  `--period`); the list runs from the month of the earliest event (or subscription start) to
+  the current month, in the workspace timezone, latest first, and starts at the last complete
+  month. Later months (planned usage) are billed with Custom dates.
 - Custom dates: UTC calendar days, the To day included: the window [From 00:00 UTC,
   To + 1 day 00:00 UTC) is billed as one period for everyone (the CLI's `--from`/`--to`).
 - Totals are summed per currency (plans may bill in different currencies); the revenue chart
@@ -39,10 +40,11 @@ from metering.billing import Window
 from metering.engine.columns import from_us
 from metering.engine.interface import Events
 from metering.invoices import Invoice, InvoiceLine
-from metering.money import format_money
+from metering.money import currencies, format_money
 from metering.periods import parse_subscription_start
 from metering.plans import Plan
-from metering.preview import fmt
+from metering.preview import fmt, plural
+from metering.pricing import describe_price
 from metering.workspace import Workspace, WorkspaceError, workspace_from_store
 from workbench import charts, state
 from workbench.editor import md
@@ -106,28 +108,35 @@ def period_label(start: datetime, end: datetime, tz: str) -> str:
     return f"{lo:%Y-%m-%d %H:%M} – {hi:%Y-%m-%d %H:%M}"
 
 
-def month_options(frame: Events, ws: Workspace) -> list[str]:
-    """YYYY-MM from the earliest to the latest event (and subscription start), in the workspace
-    timezone, latest first; the current month when there is nothing at all."""
-    instants: list[datetime] = []
+def month_options(frame: Events, ws: Workspace, *, now: datetime | None = None) -> list[str]:
+    """YYYY-MM from the month of the earliest event (or subscription start) to the current
+    month, in the workspace timezone, latest first. Months after the current one are not
+    listed — one event dated 2099 must not fill the list — (bill planned usage with Custom
+    dates); just the current month when there is nothing earlier."""
+    now = now or datetime.now(UTC)
+    instants: list[datetime] = [now]
     bounds = frame.time_bounds()
     if bounds is not None:
-        instants += [from_us(bounds[0]), from_us(bounds[1])]
+        instants.append(from_us(bounds[0]))
     for sub in ws.subscriptions:
         if sub.start:
             try:
                 instants.append(parse_subscription_start(sub.start, tz=ws.timezone))
             except ValueError:
                 pass
-    if not instants:
-        instants = [datetime.now(UTC)]
-    first, last = local(min(instants), ws.timezone), local(max(instants), ws.timezone)
+    first, last = local(min(instants), ws.timezone), local(now, ws.timezone)
     out = []
     y, m = first.year, first.month
     while (y, m) <= (last.year, last.month):
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out[::-1]
+
+
+def default_month(months: list[str]) -> str:
+    """The last complete month (invoices are billed in arrears): the one before the current
+    month when listed, else the current month."""
+    return months[1] if len(months) > 1 else months[0]
 
 
 def utc_window(first: date, last: date) -> Window:
@@ -290,17 +299,39 @@ INVOICE_CSS = """
 """
 
 
-def _usage_detail(line: InvoiceLine, plan: Plan | None, currency: str) -> str:
-    """A short, customer-facing note on a usage line: what is included, the rate."""
+def _is_money_unit(unit: str | None) -> bool:
+    """A metric whose unit is a currency code measures money (a payment volume)."""
+    return bool(unit) and unit.strip().upper() in currencies()
+
+
+def invoice_quantity(line: InvoiceLine, plan: Plan | None, unit: str | None) -> str:
+    """The Quantity column of a customer invoice: units with their unit name. A percentage
+    charge's units are a money volume (`10,806.3 USD` beside `$313.38` read as an amount), so
+    its quantity is the transactions it counted; the volume goes in the detail line."""
     charge = plan.charge_for(line.metric) if plan is not None and line.metric else None
-    parts = []
-    if line.charge is not None and line.charge.free_units > 0:
-        parts.append(f"{fmt(line.charge.free_units)} included")
-    if charge is not None and charge.model == "percentage" and charge.rate is not None:
-        text = f"{fmt(charge.rate)}%"
+    if line.kind == "usage" and charge is not None and charge.model == "percentage" and line.charge is not None:
+        return plural(line.charge.event_count, "transaction")
+    if line.kind == "usage" and _is_money_unit(unit):
+        return fmt(line.units)
+    return units_text(line, unit)
+
+
+def usage_detail(line: InvoiceLine, plan: Plan | None, currency: str, unit: str | None) -> str:
+    """A short, customer-facing note on a usage line: its price (tier prices included), then
+    how the tiers applied to this period's units."""
+    charge = plan.charge_for(line.metric) if plan is not None and line.metric else None
+    if charge is None or line.charge is None:
+        return ""
+    if charge.model == "percentage":
+        volume = format_money(line.units, unit.strip().upper(), exact=True) if _is_money_unit(unit) else \
+            f"{fmt(line.units)} {unit or 'units'}"
+        text = f"{fmt(charge.rate or 0)}% of {volume}"
         if charge.fixed_fee:
-            text += f" + {format_money(charge.fixed_fee, currency, exact=True)} × {fmt(line.charge.event_count)} transactions"
-        parts.append(text)
+            text += f" + {format_money(charge.fixed_fee, currency, exact=True)} × {plural(line.charge.event_count, 'transaction')}"
+        return text
+    parts = [describe_price(charge, currency, unit or "units")]
+    if charge.model in ("graduated", "volume"):
+        parts += [text for text in line.charge.explain(currency) if text.startswith("tier ")]
     return " · ".join(parts)
 
 
@@ -320,10 +351,10 @@ def customer_invoice_html(inv: Invoice, ws: Workspace, *, seller: str) -> str:
         if line.kind == "fixed_charge" and line.unit_price is not None:
             detail = f"{fmt(line.units)} × {format_money(line.unit_price, cur, exact=True)}"
         elif line.kind == "usage" and line.charge is not None:
-            detail = _usage_detail(line, plan, cur)
+            detail = usage_detail(line, plan, cur, units.get(line.metric or ""))
         elif line.kind == "overage" and line.unit_price is not None:
             detail = f"{format_money(line.unit_price, cur, exact=True)} each beyond the included credits"
-        quantity = "" if line.kind == "base_fee" else units_text(line, units.get(line.metric or ""))
+        quantity = "" if line.kind == "base_fee" else invoice_quantity(line, plan, units.get(line.metric or ""))
         body.append(
             f"<tr><td>{e(line.description)}" + (f"<div class='sub'>{e(detail)}</div>" if detail else "")
             + f"</td><td class='num'>{e(quantity)}</td><td class='num'>{e(money(line.amount, cur))}</td></tr>"
@@ -366,17 +397,17 @@ def _choose(frame: Events, ws: Workspace) -> Selection | None:
     )
     mode = cols[1].radio("Period", [MONTH, CUSTOM], key=KEY + "mode", horizontal=True)
     month = window = None
+    months = month_options(frame, ws)
     if mode == MONTH:
-        months = month_options(frame, ws)
         chosen = cols[2].selectbox(
-            "Month", months, key=KEY + "month",
+            "Month", months, key=KEY + "month", index=months.index(default_month(months)),
             help="Each customer's first billing period that starts in this month (workspace timezone "
-                 f"{ws.timezone}).",
+                 f"{ws.timezone}). Starts at the last complete month.",
         )
         month = invoices.parse_month(chosen)
         label = chosen
     else:
-        latest = invoices.parse_month(month_options(frame, ws)[0])
+        latest = invoices.parse_month(default_month(months))
         first_default = date(*latest, 1)
         nxt = date(latest[0] + latest[1] // 12, latest[1] % 12 + 1, 1)
         left, right = cols[2].columns(2)

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -37,15 +39,16 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, metrics, plan_store, usage_series
+from metering.engine.columns import from_us, to_us
 from metering.engine.interface import Events
 from metering.models import MetricPublic, MetricType
 from metering.money import currencies, format_money, round_money, to_decimal
 from metering.periods import parse_subscription_start
 from metering.plans import CHARGE_METRIC_TYPES, CHARGE_MODELS, INTERVALS, LIMIT_METRIC_TYPES, Charge, Plan, plan_errors
 from metering.preview import fmt, plural
-from metering.pricing import price_charge
+from metering.pricing import describe_price, price_charge
 from workbench import state
-from workbench.editor import field_error, md
+from workbench.editor import field_error, in_form_words, md
 from workbench.invoices import ordered_plans
 
 K = "plans:"
@@ -78,13 +81,23 @@ FIELD_LABELS = {
     "included_credit": "Included credit", "free_units": "Free units", "unit_price": "Unit price",
     "package_size": "Package size", "package_price": "Package price", "rate": "Rate (%)",
     "fixed_fee": "Fee per event", "limit": "Limit", "max_carryover": "Max carryover",
-    "overage_unit_price": "Overage unit price", "tiers": "Tiers", "up_to": "up to", "flat_fee": "flat fee",
-    "quantity": "quantity", "metric": "metric", "fixed_charges": "Fixed charges",
+    "overage_unit_price": "Overage unit price", "tiers": "Tiers", "up_to": "Up to", "flat_fee": "Flat fee",
+    "quantity": "Quantity", "metric": "Metric", "fixed_charges": "Fixed charges",
+}
+# How the engine's messages name things in this form (`base_fee must be 0 or more` → `Base fee
+# must be 0 or more`): the labels the widgets show.
+FORM_WORDS = {
+    "code": "Code", "name": "Name", "currency": "Currency", "interval": "Interval", "base_fee": "Base fee",
+    "included_credit": "Included credit", "free_units": "Free units", "unit_price": "Unit price",
+    "package_size": "Package size", "package_price": "Package price", "rate": "Rate (%)", "fixed_fee": "Fee per event",
+    "limit": "Limit", "max_carryover": "Max carryover", "overage_unit_price": "Overage unit price", "tiers": "Tiers",
+    "up_to": "Up to", "flat_fee": "Flat fee", "quantity": "Quantity", "metric": "Metric",
+    **{t.value: t.value.replace("_", " ").capitalize() for t in MetricType},
 }
 FIXED_COLUMNS = ("name", "quantity", "unit_price")
 TIER_COLUMNS = ("up_to", "unit_price", "flat_fee")
 SUB_COLUMNS = ("customer_id", "plan", "start")
-PLAN_LIST_COLUMNS = [1.5, 1.0, 1.0, 2.8, 2.0, 1.1, 0.4, 0.4]
+PLAN_LIST_COLUMNS = [1.4, 0.9, 0.9, 4.0, 2.0, 0.9, 0.4, 0.4]
 LIST_CSS = "<style>.st-key-plans-list hr { margin: 0.1rem 0 !important; }</style>"
 
 
@@ -240,7 +253,7 @@ def form_errors(data: dict[str, Any], origin: dict[str, str], metric_types: dict
     `fixed_charges`, `quotas.sms.limit`, …; `plan` for the rest. First message per widget."""
     out: dict[str, str] = {}
     for path, message in plan_errors(data, metric_types):
-        key, text = _locate(path, message, origin)
+        key, text = _locate(path, in_form_words(message, FORM_WORDS), origin)
         if key in out:
             if text not in out[key]:
                 out[key] += f"; {text}"
@@ -322,8 +335,18 @@ def subscription_rows(engine: Engine) -> list[dict[str, str]]:
     return [{"customer_id": s.customer_id, "plan": s.plan, "start": s.start or ""} for s in plan_store.list_subscriptions(engine)]
 
 
-def subscription_errors(rows: list[dict[str, str]], plan_codes: set[str], tz: str) -> list[str]:
-    """Every problem of the subscriptions table, one message per row and field."""
+def first_event_days(first_events: dict[str, int], tz: str) -> dict[str, str]:
+    """customer → the day (YYYY-MM-DD, in the workspace timezone) of its first event: the start
+    a subscription saved with a blank start gets, so no period before the customer existed is
+    billed (a bare date is midnight in that timezone, so the first event is inside period 0)."""
+    zone = ZoneInfo(tz)
+    return {cid: f"{from_us(us).astimezone(zone):%Y-%m-%d}" for cid, us in first_events.items()}
+
+
+def subscription_errors(rows: list[dict[str, str]], plan_codes: set[str], tz: str,
+                        defaults: dict[str, str] | None = None) -> list[str]:
+    """Every problem of the subscriptions table, one message per row and field. With
+    ``defaults`` (first_event_days), a blank start needs the customer to have events."""
     out: list[str] = []
     seen: dict[str, int] = {}
     for n, row in enumerate(rows, start=1):
@@ -347,12 +370,16 @@ def subscription_errors(rows: list[dict[str, str]], plan_codes: set[str], tz: st
                 parse_subscription_start(start, tz=tz)
             except ValueError as exc:
                 out.append(f"row {n} (start): {exc}")
+        elif defaults is not None and cid and cid not in defaults:
+            out.append(f"row {n} (start): '{cid}' has no events yet, so a blank start cannot default to its first "
+                       "event: give a start date")
     return out
 
 
-def save_subscriptions(engine: Engine, rows: list[dict[str, str]]) -> tuple[int, int]:
-    """Write the table: rows set (insert or replace), stored customers not in it deleted.
-    Returns (saved, deleted)."""
+def save_subscriptions(engine: Engine, rows: list[dict[str, str]],
+                       defaults: dict[str, str] | None = None) -> tuple[int, int]:
+    """Write the table: rows set (insert or replace), stored customers not in it deleted; a
+    blank start becomes ``defaults[customer]`` (the day of its first event). Returns (saved, deleted)."""
     wanted = {_clean(r["customer_id"]): r for r in rows if not _blank_row(r, SUB_COLUMNS)}
     deleted = 0
     for sub in plan_store.list_subscriptions(engine):
@@ -360,20 +387,24 @@ def save_subscriptions(engine: Engine, rows: list[dict[str, str]]) -> tuple[int,
             plan_store.delete_subscription(engine, customer_id=sub.customer_id)
             deleted += 1
     for cid, row in wanted.items():
-        plan_store.set_subscription(engine, customer_id=cid, plan_code=_clean(row["plan"]), start=_opt(row.get("start")))
+        start = _opt(row.get("start")) or (defaults or {}).get(cid)
+        plan_store.set_subscription(engine, customer_id=cid, plan_code=_clean(row["plan"]), start=start)
     return len(wanted), deleted
 
 
 # --- price preview --------------------------------------------------------------------------
 
 
-def preview_default(frame: Events, metric: MetricPublic) -> tuple[Decimal, int, str] | None:
+def preview_default(frame: Events, metric: MetricPublic, *, now: datetime | None = None) -> tuple[Decimal, int, str] | None:
     """(usage, matching events in the period, where it comes from) of the customer with the most
-    usage of the metric in the latest UTC month with its events; None without events."""
-    bounds = frame.time_bounds(metric.event_name)
-    if bounds is None:
+    usage of the metric in the latest UTC month with its events up to now (a later event, e.g.
+    planned usage, does not pick the month); None without such events."""
+    now = now or datetime.now(UTC)
+    days = usage_series.daily_usage(frame, metric, end=now, fill=False)
+    if not len(days):
         return None
-    start, end = usage_series.window_of_month(bounds[1])
+    latest = days["day"].iloc[-1]
+    start, end = usage_series.window_of_month(to_us(datetime(latest.year, latest.month, latest.day, tzinfo=UTC)))
     recurring = metric.metric_type == MetricType.charge_recurring
     by_customer = aggregation.aggregate_by_customer(frame, metric, start=None if recurring else start, end=end)
     if not by_customer:
@@ -743,15 +774,35 @@ def confirm_delete(engine: Engine, code: str) -> None:
         st.rerun()
 
 
-def _charges_summary(plan: Plan, names: dict[str, str]) -> str:
-    """One line per charge and quota: "API Requests · graduated", "SMS Credits · quota 1,000"."""
-    parts = [f"{md(names.get(c.metric, c.metric))} · {c.model}" for c in plan.charges]
-    parts += [f"{md(names.get(q.metric, q.metric))} · quota {fmt(q.limit)}" for q in plan.quotas]
-    return "  \n".join(parts) or "—"
+def charges_summary(plan: Plan, metric_list: Sequence[MetricPublic]) -> list[str]:
+    """One line per charge and quota with its price: "API Requests · $0.01 each (first 1,000
+    free)", "LLM Tokens · $4.00 per 100,000 tokens", "SMS Credits · 1,000 sms a month, unused
+    carries over · overage $0.02 each"."""
+    by_code = {m.code: m for m in metric_list}
+    lines = []
+    for c in plan.charges:
+        m = by_code.get(c.metric)
+        lines.append(f"{m.name if m else c.metric} · {describe_price(c, plan.currency, m.unit if m else 'units')}")
+    for q in plan.quotas:
+        m = by_code.get(q.metric)
+        unit = f" {m.unit}" if m else ""
+        if m is not None and m.metric_type == MetricType.limit_metered:
+            text = f"hard limit {fmt(q.limit)}{unit} a {plan.interval}"
+        else:
+            text = f"{fmt(q.limit)}{unit} a {plan.interval}, unused carries over"
+            if q.max_carryover is not None:
+                text += f" (at most {fmt(q.max_carryover)})"
+            if q.overage_unit_price is not None:
+                text += f" · overage {format_money(q.overage_unit_price, plan.currency, exact=True)} each"
+        lines.append(f"{m.name if m else q.metric} · {text}")
+    return lines
+
+
+def _charges_summary(plan: Plan, metric_list: Sequence[MetricPublic]) -> str:
+    return "  \n".join(md(line) for line in charges_summary(plan, metric_list)) or "—"
 
 
 def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
-    names = {m.code: m.name for m in metric_list}
     plans = ordered_plans(plan_store.list_plans(engine))
     subs = plan_store.list_subscriptions(engine)
     if not plans:
@@ -770,7 +821,7 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
             cols[0].markdown(f"**{md(plan.name)}**  \n`{plan.code}`")
             cols[1].markdown(f"{plan.currency} · {plan.interval}")
             cols[2].markdown(md(format_money(plan.base_fee, plan.currency)))
-            cols[3].markdown(_charges_summary(plan, names))
+            cols[3].markdown(_charges_summary(plan, metric_list))
             fixed = "  \n".join(
                 md(f"{f.name} {fmt(f.quantity)} × {format_money(f.unit_price, plan.currency, exact=True)}")
                 for f in plan.fixed_charges) or "—"
@@ -789,8 +840,8 @@ def _subscriptions(engine: Engine, frame: Events) -> None:
     plans = plan_store.list_plans(engine)
     tz = plan_store.get_timezone(engine)
     st.caption(f"Which plan each customer is on, from when. A bare date is midnight in the workspace timezone "
-               f"({tz}); blank start: periods begin on the first of the month of the earliest event. "
-               "Add, edit or delete rows, then save.")
+               f"({tz}); a blank start is saved as the day of the customer's first event (no period before it is "
+               "billed). Add, edit or delete rows, then save.")
     if not plans:
         st.caption("Create a plan first.")
         return
@@ -802,7 +853,8 @@ def _subscriptions(engine: Engine, frame: Events) -> None:
                    height=min(35 * (len(base) + 2) + 3, 560), column_config={
         "customer_id": st.column_config.TextColumn("Customer id", help="As in the events' customer_id"),
         "plan": st.column_config.SelectboxColumn("Plan", options=codes),
-        "start": st.column_config.TextColumn("Start", help="2026-10-01 or 2026-10-15T08:00:00Z; blank: default anchor"),
+        "start": st.column_config.TextColumn("Start", help="2026-10-01 or 2026-10-15T08:00:00Z; blank: the day of the "
+                                                            "customer's first event"),
     })
     rows = apply_table_edits(ss.get(SUBS_BASE) or [], ss.get(SUBS_TABLE), SUB_COLUMNS)
     subscribed = {r["customer_id"] for r in rows}
@@ -811,11 +863,13 @@ def _subscriptions(engine: Engine, frame: Events) -> None:
         st.caption(f"{plural(len(missing), 'customer')} with events but no subscription: "
                    + ", ".join(md(c) for c in missing[:10]) + (" …" if len(missing) > 10 else ""))
     if st.button("Save subscriptions", key=K + "subs_save", icon=":material/save:"):
-        problems = subscription_errors(rows, set(codes), tz)
+        blank = [_clean(r.get("customer_id")) for r in rows if not _blank_row(r, SUB_COLUMNS) and not _clean(r.get("start"))]
+        defaults = first_event_days(frame.first_event_us([c for c in blank if c]), tz) if blank else {}
+        problems = subscription_errors(rows, set(codes), tz, defaults)
         if problems:
             st.error("Subscriptions not saved:\n" + "\n".join(f"- {md(p)}" for p in problems), icon=":material/block:")
             return
-        saved, deleted = save_subscriptions(engine, rows)
+        saved, deleted = save_subscriptions(engine, rows, defaults)
         ss.pop(SUBS_TABLE, None)
         ss[FLASH] = f"Saved {plural(saved, 'subscription')}" + (f", deleted {deleted}." if deleted else ".")
         st.rerun()

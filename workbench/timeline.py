@@ -14,12 +14,14 @@ Rules decided here:
   subscribed elsewhere), each anchored at its subscription start or, without one, at the
   workspace's default anchor. The default customer is the first subscriber of the plan (by
   customer id) with usage in the periods shown, else the first customer with usage.
-- The default number of periods runs from the anchor to the period of the latest event.
+- The default number of periods runs from the anchor to the current period (the one holding
+  now), never to a later event's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pandas as pd
@@ -28,7 +30,6 @@ from sqlalchemy.engine import Engine
 
 from metering import billing, invoices, periods
 from metering.billing import TimelinePeriod
-from metering.engine.columns import from_us
 from metering.engine.interface import Events
 from metering.models import MetricBase, MetricType
 from metering.money import format_money
@@ -84,15 +85,15 @@ def default_plan(ws: Workspace, plans: list[Plan]) -> Plan:
     return sorted(plans, key=lambda p: (-counts[p.code], p.base_fee, p.name.lower(), p.code))[0]
 
 
-def default_periods(frame: Events, schedule: billing.Schedule | None) -> int:
-    """Periods from the anchor up to the one holding the latest event (at least 1)."""
-    bounds = frame.time_bounds()
-    if schedule is None or bounds is None:
+def default_periods(frame: Events, schedule: billing.Schedule | None, *, now: datetime | None = None) -> int:
+    """Periods from the anchor up to the current one (the one holding now), at least 1 and at
+    most DEFAULT_MAX_PERIODS: events dated later (a 2099 typo, planned usage) do not stretch it."""
+    if schedule is None or frame.time_bounds() is None:
         return 3
-    latest = from_us(bounds[1])
-    if latest < schedule.anchor:
+    now = now or datetime.now(timezone.utc)
+    if now < schedule.anchor:
         return 1
-    k = periods.period_index(schedule.anchor, schedule.interval, latest, tz=schedule.tz)
+    k = periods.period_index(schedule.anchor, schedule.interval, now, tz=schedule.tz)
     return max(1, min(k + 1, DEFAULT_MAX_PERIODS))
 
 

@@ -42,14 +42,18 @@ def share(part: Decimal, total: Decimal) -> str:
 
 
 def default_window(frame: Events, metric: MetricPublic, today: date | None = None) -> tuple[date, date]:
-    """The UTC month of the latest event the metric reads (else of any event, else this month),
-    as (first day, last day) inclusive."""
-    bounds = frame.time_bounds(metric.event_name) or frame.time_bounds()
-    latest = bounds[1] if bounds else None
-    if latest is None:
-        today = today or datetime.now(UTC).date()
-        latest = to_us(datetime(today.year, today.month, today.day, tzinfo=UTC))
-    start, end = usage_series.window_of_month(latest)
+    """The UTC month of the metric's latest event up to today — never later: one event dated
+    2099 must not take the page over — as (first day, last day) inclusive; the current month
+    ends today (month to date). Without such an event, this month to date."""
+    today = today or datetime.now(UTC).date()
+    tomorrow = today + timedelta(days=1)
+    days = usage_series.daily_usage(frame, metric, end=datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC),
+                                    fill=False)
+    latest = days["day"].iloc[-1] if len(days) else today
+    first = latest.replace(day=1)
+    if (latest.year, latest.month) == (today.year, today.month):
+        return first, today
+    start, end = usage_series.window_of_month(to_us(datetime(first.year, first.month, 1, tzinfo=UTC)))
     return start.date(), (end - timedelta(days=1)).date()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import available_timezones
 
 import streamlit as st
@@ -30,7 +31,7 @@ from metering import demo, metrics, plan_store, store
 from metering.demo import DemoSummary
 from metering.importing import Progress
 from metering.preview import fmt, plural
-from metering.workspace import Workspace, WorkspaceError, export_workspace, import_workspace, parse_workspace
+from metering.workspace import Workspace, WorkspaceError, export_workspace, import_document, parse_workspace
 from workbench import state
 from workbench.editor import md
 
@@ -75,6 +76,11 @@ def counts(engine: Engine) -> Counts:
 def read_upload(data: bytes, name: str = "workspace.json") -> Workspace:
     """A workspace file's bytes → a checked Workspace; WorkspaceError (naming the bad field's
     path, or saying why the file cannot be read) otherwise."""
+    return parse_workspace(upload_document(data, name))
+
+
+def upload_document(data: bytes, name: str = "workspace.json") -> Any:
+    """A workspace file's bytes → its JSON document (decimals exact), or WorkspaceError."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise WorkspaceError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB: is it a workspace file?")
     try:
@@ -84,16 +90,15 @@ def read_upload(data: bytes, name: str = "workspace.json") -> Workspace:
     if not text.strip():
         raise WorkspaceError(f"{name} is empty")
     try:
-        doc = json.loads(text, parse_float=str)  # decimals stay exact
+        return json.loads(text, parse_float=str)  # decimals stay exact
     except json.JSONDecodeError as exc:
         raise WorkspaceError(f"{name} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return parse_workspace(doc)
 
 
 def import_upload(engine: Engine, data: bytes, *, name: str = "workspace.json", replace: bool = True) -> Workspace:
-    """Check the file, then load it into the store (see `metering.workspace.import_workspace`)."""
-    ws = read_upload(data, name)
-    import_workspace(engine, ws, replace=replace)
+    """Check the file, then load it into the store (`metering.workspace.import_document`: a
+    merge may refer to the store's own metrics and plans)."""
+    ws = import_document(engine, upload_document(data, name), merge=not replace)
     state.clear_caches()
     return ws
 
@@ -135,7 +140,7 @@ def _load_demo_now(engine: Engine) -> None:
     st.session_state[FLASH] = (
         f"Loaded the demo workspace: {plural(summary.metrics, 'metric')}, {plural(summary.plans, 'plan')}, "
         f"{plural(summary.subscriptions, 'subscription')} and {plural(summary.events, 'event')} "
-        f"({demo.START:%b %Y} – {demo.END:%b %Y}) in {summary.seconds:.1f} s."
+        f"({summary.start:%b %d, %Y} – {summary.end:%b %d, %Y %H:%M} UTC, ending now) in {summary.seconds:.1f} s."
     )
 
 
@@ -207,7 +212,7 @@ def _demo_section(engine: Engine, now: Counts) -> None:
             "three plans — **Starter**, **Growth**, **Scale** — using standard, graduated, volume, package and "
             "percentage charges, base fees, seats, included credit and SMS quotas; a subscription for every "
             "customer; and simulated usage from "
-            f"{demo.START:%b %Y} to {demo.END:%b %Y}."
+            f"{demo.span().start:%b %d, %Y} up to now (two whole months and this one so far)."
         )
         st.caption(demo_note())
         if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:"):

@@ -26,6 +26,7 @@ from metering.api.intake import (
     _events_of,
     _exact_decode,
     fast_rows,
+    refuse_future,
     validate_events,
 )
 
@@ -84,6 +85,7 @@ class Backend:
     def ingest(self, body: bytes) -> tuple[int, dict[str, Any]]:
         risky = b"\\u" in body and _RISKY_ESCAPE.search(body) is not None
         rows: list[store.EventRow] | None = None
+        indexes: list[int] | None = None  # None: rows are the request's events 0, 1, …
         errors: list[dict[str, Any]] = []
         if not risky:
             fast = fast_rows(body)
@@ -93,6 +95,8 @@ class Backend:
             events, single = _events_of(_exact_decode(body))
             good, errors = validate_events(events, risky=risky)
             rows = [row for _, row in good]
+            indexes = [i for i, _ in good]
+        rows, errors = refuse_future(rows, indexes, errors)
         added = self._store(rows, rejected=len(errors)) if (rows or errors) else 0
         result = {"accepted": added, "duplicates": len(rows) - added, "rejected": len(errors), "errors": errors}
         if single and errors:

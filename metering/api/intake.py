@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import re
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal
@@ -17,6 +18,7 @@ from metering import ingest, store
 from metering.models import EVENT_NAME_RE
 from metering.api.limits import (
     MAX_BATCH,
+    MAX_FUTURE_S,
 )
 from metering.api.errors import ApiError
 
@@ -59,6 +61,12 @@ def _may_hold_minus_zero(body: bytes) -> bool:
 
 def _fast_timestamp(stamp: Any) -> int | None:
     """Epoch microseconds for the common timestamp forms, else None (the slow path decides)."""
+    ts = _fast_timestamp_any(stamp)
+    # Outside the supported times: the exact path refuses it with the reason.
+    return ts if ts is not None and ingest.MIN_TS_US <= ts < ingest.MAX_TS_US else None
+
+
+def _fast_timestamp_any(stamp: Any) -> int | None:
     kind = type(stamp)
     if kind is int:  # epoch seconds as an integer (msgspec decoding)
         return stamp * 1_000_000 if -ingest.MAX_EPOCH_S < stamp < ingest.MAX_EPOCH_S else None
@@ -120,20 +128,20 @@ def canonical_json(properties: dict[str, Any]) -> str | None:
 def _fast_record(obj: Any) -> tuple[str, str, int, str, str] | None:
     """(name, customer, ts_us, key or "", canonical properties) for an ordinary valid event,
     else None. Only forms whose outcome is certain are taken; everything else is left to
-    `ingest.parse_records` (which also writes the reasons for rejections). Text that starts
-    and ends with a visible ASCII character needs no trimming and is no marked number."""
+    `ingest.parse_records` (which also writes the reasons for rejections). Text is kept as
+    sent (never trimmed); a marked number (a JSON number where text belongs) is left to it."""
     if type(obj) is not dict or not obj.keys() <= _FIELDS:
         return None
     name = obj.get("event_name")
     customer = obj.get("customer_id")
     if type(name) is not str or type(customer) is not str or not _NAME_FULLMATCH(name):
         return None
-    if not (0 < len(customer) <= 255 and "!" <= customer[0] <= "~" and "!" <= customer[-1] <= "~"):
+    if not 0 < len(customer) <= 255 or ingest.is_number(customer) or "\x00" in customer:
         return None
     key = obj.get("idempotency_key")
     if key is None:
         key = ""
-    elif type(key) is not str or (key and not (len(key) <= 255 and "!" <= key[0] <= "~" and "!" <= key[-1] <= "~")):
+    elif type(key) is not str or len(key) > 255 or ingest.is_number(key) or "\x00" in key:
         return None
     props = obj.get("properties")
     if props is None:
@@ -234,12 +242,13 @@ def fast_rows(body: bytes) -> tuple[list[store.EventRow], bool] | None:
     seen_stamps: dict[str, int] = {}  # events of a batch often share their time
     for ev in events:
         name, customer, key = ev.event_name, ev.customer_id, ev.idempotency_key
-        if not _NAME_FULLMATCH(name) or not (0 < len(customer) <= 255 and "!" <= customer[0] <= "~" and "!" <= customer[-1] <= "~"):
+        # NUL is refused (no store takes it); the body is usually checked for "\u0000" before.
+        if not _NAME_FULLMATCH(name) or not 0 < len(customer) <= 255 or "\x00" in customer:
             return None
         if key is None or key == "":
             key = ""
             missing.append(len(rows))
-        elif not (len(key) <= 255 and "!" <= key[0] <= "~" and "!" <= key[-1] <= "~"):
+        elif len(key) > 255 or "\x00" in key:
             return None
         raw = ev.properties
         if raw == _NULL_RAW:
@@ -350,3 +359,32 @@ def _events_of(data: Any) -> tuple[list[Any], bool]:
     if isinstance(data, str) and ingest.is_number(data):
         kind = "a number"
     raise ApiError(422, "invalid_shape", f'expected a JSON object (one event, or {{"events": [...]}} for a batch), got {kind}')
+
+
+def _iso_us(ts_us: int) -> str:
+    return (_EPOCH_UTC + timedelta(microseconds=ts_us)).isoformat().replace("+00:00", "Z")
+
+
+def refuse_future(
+    rows: list[store.EventRow], indexes: Sequence[int] | None, errors: list[dict[str, Any]], *, now_us: int | None = None,
+) -> tuple[list[store.EventRow], list[dict[str, Any]]]:
+    """Take out the events dated more than MAX_FUTURE_S after the server's clock (one far-future
+    event would otherwise become every default view's "latest"), each reported as an error of
+    its index. `indexes` are the rows' positions in the request (None: 0, 1, …)."""
+    if not rows:
+        return rows, errors
+    now_us = time.time_ns() // 1000 if now_us is None else now_us
+    limit = now_us + MAX_FUTURE_S * 1_000_000
+    if max(row[2] for row in rows) <= limit:  # the usual case: one pass, nothing refused
+        return rows, errors
+    kept: list[store.EventRow] = []
+    late: list[dict[str, Any]] = []
+    for index, row in zip(indexes if indexes is not None else range(len(rows)), rows):
+        if row[2] > limit:
+            late.append({"index": index, "field": "timestamp", "reason": (
+                f"{_iso_us(row[2])} is more than {MAX_FUTURE_S // 60} minutes after the server's time "
+                f"({_iso_us(now_us)}): the API takes events up to {MAX_FUTURE_S // 60} minutes ahead; "
+                "import planned (future) usage from a file on the Events page")})
+        else:
+            kept.append(row)
+    return kept, sorted(errors + late, key=lambda e: e["index"])

@@ -10,6 +10,10 @@ from __future__ import annotations
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 MAX_BATCH = 1_000
+# How far ahead of the server's clock an API event may be (as Stripe refuses meter events
+# dated in the future): a clock skew passes, a typo such as 2099 does not. Files may hold
+# planned (future) usage; their import result counts it.
+MAX_FUTURE_S = 300
 INGEST_CONCURRENCY = 2
 # The served app's GIL switch interval (Python's default is 5 ms). An SQLite write hands the
 # GIL back and forth about five times (BEGIN, INSERT, UPDATE, COMMIT); each time, while another

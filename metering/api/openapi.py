@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 
+from metering import ingest
 from metering.api.limits import (
     API_VERSION,
     MAX_BATCH,
     MAX_BODY_BYTES,
+    MAX_FUTURE_S,
     PREFIX,
 )
 
@@ -24,10 +26,6 @@ def _error_response(description: str, example: tuple[str, str] | None = None) ->
     return {"description": description, "content": {"application/json": content}}
 
 
-_WS_CHARS = r"\s\x1c-\x1f\x85"
-_WS = f"[{_WS_CHARS}]"
-
-
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of every endpoint, as the code above answers them."""
     nullable_str = {"type": ["string", "null"]}
@@ -37,15 +35,16 @@ def openapi_document() -> dict[str, Any]:
         "required": ["event_name", "customer_id", "timestamp"],
         "additionalProperties": False,
         "properties": {
-            # Text fields are trimmed of white space first; the patterns say so (1–100 / 1–255 / 0–255
-            # characters after trimming, where white space is Python's \s plus \x1c-\x1f and \x85).
-            "event_name": {"type": "string", "pattern": rf"^{_WS}*[A-Za-z0-9_.:\-]{{1,100}}{_WS}*$", "example": "llm.tokens"},
-            "customer_id": {"type": "string", "pattern": rf"^{_WS}*[^{_WS_CHARS}](?:[\s\S]{{0,253}}[^{_WS_CHARS}])?{_WS}*$", "example": "cus_001"},
+            # Kept exactly as sent: no trimming, so the patterns are the rules themselves.
+            "event_name": {"type": "string", "pattern": r"^[A-Za-z0-9_.:\-]{1,100}$", "example": "llm.tokens"},
+            "customer_id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\x00]*$", "example": "cus_001"},
             "timestamp": {
-                "description": "ISO 8601 (no offset = UTC; a bare date is midnight UTC) or Unix epoch seconds.",
+                "description": f"ISO 8601 (no offset = UTC; a bare date is midnight UTC) or Unix epoch seconds, within "
+                               f"{ingest.TS_RANGE_TEXT} and at most {MAX_FUTURE_S // 60} minutes after the server's clock "
+                               "(later events are refused: import them from a file).",
                 "oneOf": [{"type": "string", "example": "2026-10-03T12:00:00Z"}, {"type": "number", "example": 1791028800}],
             },
-            "idempotency_key": {"type": ["string", "null"], "pattern": rf"^{_WS}*(?:[^{_WS_CHARS}](?:[\s\S]{{0,253}}[^{_WS_CHARS}])?)?{_WS}*$",
+            "idempotency_key": {"type": ["string", "null"], "maxLength": 255, "pattern": "^[^\\x00]*$",
                                 "description": "At most 255 characters, unique per workspace; without it the key is a hash of the event's content."},
             "properties": {"type": ["object", "null"], "additionalProperties": True, "example": {"tokens": 1250, "model": "gpt-4o"},
                            "description": "JSON object, nested allowed; null or absent = {}"},
@@ -210,13 +209,16 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "getUsage",
                     "summary": "A metric's aggregate over [from, to), with its groups",
                     "parameters": [
-                        {"name": "metric", "in": "query", "required": True, "schema": {"type": "string"}, "description": "metric code"},
+                        {"name": "metric", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
+                         "description": "metric code, exactly (404 when no metric has it)"},
                         {"name": "customer_id", "in": "query", "required": False, "style": "form", "explode": True,
-                         "schema": {"type": "array", "items": {"type": "string"}}, "description": "repeat for several customers; none = all"},
-                        {"name": "from", "in": "query", "required": False, "schema": {"type": "string"},
-                         "description": "ISO 8601 (no offset = UTC) or epoch seconds; included"},
-                        {"name": "to", "in": "query", "required": False, "schema": {"type": "string"},
-                         "description": "ISO 8601 (no offset = UTC) or epoch seconds; excluded"},
+                         "schema": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+                         "description": "repeat for several customers; none = all; exactly as in the events"},
+                        {"name": "from", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
+                         "description": f"ISO 8601 (no offset = UTC) or epoch seconds, within {ingest.TS_RANGE_TEXT}; included "
+                                        "(422 for a time that cannot be read, or from ≥ to)"},
+                        {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
+                         "description": f"ISO 8601 (no offset = UTC) or epoch seconds, within {ingest.TS_RANGE_TEXT}; excluded"},
                     ],
                     "responses": {
                         "200": {"description": "The usage", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Usage"}}}},

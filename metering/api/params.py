@@ -36,10 +36,13 @@ def parse_time_param(name: str, raw: str) -> int:
         return fast
     try:
         values, reasons = ingest.parse_timestamps([value])
-        ok = not (reasons.get(0) if isinstance(reasons, dict) else reasons[0])
+        reason = reasons.get(0)
     except Exception:  # noqa: BLE001 - text the parser cannot take at all
-        ok = False
-    if not ok:
+        reason = "unreadable"
+    if reason is not None:
+        if "outside the supported times" in reason or "out of range" in reason:
+            # A time no event can have (e.g. from=-99999999999): refused, never a server error.
+            raise ApiError(422, "invalid_parameter", f"{name}: '{raw[:60]}' is outside the supported times, {ingest.TS_RANGE_TEXT}")
         raise ApiError(422, "invalid_parameter", f"{name}: '{raw[:60]}' is not an ISO 8601 time (2026-10-03T12:00:00Z) or Unix epoch seconds")
     return int(values[0])
 

@@ -115,7 +115,7 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
     async def get_usage(request: Request) -> Response:
         b = await authorize(request)
         params = request.query_params
-        code = params.get("metric", "").strip()
+        code = params.get("metric", "")  # exactly as sent, like every identifier
         problems = []
         if not code:
             problems.append("metric is required (a metric code, see GET /api/v1/metrics)")
@@ -129,7 +129,10 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
                     problems.append(exc.detail)
         if times["from"] is not None and times["to"] is not None and times["from"] >= times["to"]:
             problems.append("from must be before to (the window is [from, to))")
-        customers = [c.strip() for c in params.getlist("customer_id") if c.strip()] or None
+        # Customer ids are kept as sent (events are never trimmed either): " c1" is not "c1".
+        customers = params.getlist("customer_id") or None
+        if customers is not None and any(not c or len(c) > 255 for c in customers):
+            problems.append("customer_id must be 1–255 characters (repeat the parameter for several customers)")
         if problems:
             raise ApiError(422, "invalid_parameter", "; ".join(problems))
         metric = await run_in_threadpool(_metric_or_none, b.engine, code)
@@ -168,7 +171,7 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
                 _log(f"{request.method} {request.url.path} failed: {type(exc).__name__}: {exc}")
                 return JSONResponse({"error": "internal_error", "detail": "the server failed to answer this request"}, 500)
 
-        return Route(path, endpoint, methods=_METHODS, name=f"api:{path}")
+        return _any_method(Route(path, endpoint, methods=_METHODS, name=f"api:{path}"))
 
     async def not_found(request: Request) -> Response:
         return ApiError(404, "not_found", f"no API endpoint at {request.url.path[:120]}; see {PREFIX}/openapi.json").response()
@@ -180,6 +183,14 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
         route(f"{PREFIX}/usage", {"GET": get_usage}),
         route(f"{PREFIX}/health", {"GET": get_health}),
         route(f"{PREFIX}/openapi.json", {"GET": get_openapi}),
-        Route(PREFIX, not_found, methods=_METHODS),
-        Route(f"{PREFIX}/{{rest:path}}", not_found, methods=_METHODS),
+        _any_method(Route(PREFIX, not_found, methods=_METHODS)),
+        _any_method(Route(f"{PREFIX}/{{rest:path}}", not_found, methods=_METHODS)),
     ]
+
+
+def _any_method(route: Route) -> Route:
+    """Let every HTTP method (TRACE, CONNECT, PROPFIND, …) reach the endpoint, which answers
+    405 as JSON with an Allow header itself. Left to Starlette, a method outside the route's
+    list raises HTTPException, which nothing handles on the /api/v1 short way (a 500)."""
+    route.methods = None
+    return route

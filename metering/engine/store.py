@@ -274,7 +274,8 @@ class EventStore:
     ) -> Stored:
         """Store a batch as one segment, without its duplicates, and count it on its import
         (accepted, duplicates, `rejected` rows of its source, future) in the same transaction.
-        Returns what was added (and how many of those are dated after `future_after_us`)."""
+        Returns what was added, and how many of the batch's events (duplicates included: the
+        file holds them) are dated after `future_after_us`."""
         if not len(batch):
             if import_id is not None and rejected:
                 with self._locked() as cur:
@@ -305,7 +306,7 @@ class EventStore:
                         self.files.remove([written.name])
                     continue
                 added = 0 if written is None else written.rows
-                future = 0 if future_after_us is None or written is None else int(np.count_nonzero(candidate.ts_us > future_after_us))
+                future = 0 if future_after_us is None else int(np.count_nonzero(batch.ts_us > future_after_us))
                 if written is not None:
                     self._list_segment(cur, written, import_id=import_id)
                 if import_id is not None:
@@ -389,10 +390,8 @@ class EventStore:
                 seq0 = self._version(cur).next_seq
                 if fresh:
                     added = self._insert_fresh(cur, fresh, import_id, seq0)
-                    if future_after_us is not None and added and any(r[2] > future_after_us for r in fresh):
-                        cur.execute(self._p("SELECT count(*) FROM event WHERE seq >= ? AND seq < ? AND ts_us > ?"),
-                                    (seq0, seq0 + len(fresh), future_after_us))
-                        future = int(cur.fetchone()[0])
+                if future_after_us is not None:
+                    future = sum(1 for r in rows if r[2] > future_after_us)
                 if added:  # seqs seq0 … seq0 + len(fresh) − 1 may be taken (gaps are fine)
                     cur.execute(self._p("UPDATE store_state SET events = events + ?, next_seq = next_seq + ? WHERE id = 1"),
                                 (added, len(fresh)))
@@ -469,6 +468,11 @@ class EventStore:
         self.files.remove(r[0] for r in segs)
         return deleted
 
+    def _uncount(self, cur: Any, import_id: int | None) -> None:
+        """One event fewer on its import's record (a single event was deleted)."""
+        if import_id is not None:
+            cur.execute(self._p("UPDATE import_batch SET accepted = accepted - 1 WHERE id = ? AND accepted > 0"), (import_id,))
+
     def _unlist(self, cur: Any, names: Sequence[str]) -> None:
         for name in names:
             cur.execute(self._p("DELETE FROM event_segment WHERE name = ?"), (name,))
@@ -494,9 +498,12 @@ class EventStore:
         k1, k2 = keymod.key_ids(pa.array([key], type=pa.string()))
         while True:
             with self._locked() as cur:
-                cur.execute(self._p("DELETE FROM event WHERE idempotency_key = ?"), (key,))
-                if cur.rowcount:
+                cur.execute(self._p("SELECT import_id FROM event WHERE idempotency_key = ?"), (key,))
+                row = cur.fetchone()
+                if row is not None:
+                    cur.execute(self._p("DELETE FROM event WHERE idempotency_key = ?"), (key,))
                     cur.execute("UPDATE store_state SET events = events - 1, generation = generation + 1 WHERE id = 1")
+                    self._uncount(cur, row[0])
                     return True
                 listed = self.segments(cur)
             holder = next((s for s in listed if self._known(k1, k2, [s.name])[0]), None)
@@ -517,6 +524,7 @@ class EventStore:
                 if written is not None:
                     self._list_segment(cur, written, import_id=holder.import_id, seq_base=0)
                 cur.execute("UPDATE store_state SET events = events - 1, generation = generation + 1 WHERE id = 1")
+                self._uncount(cur, holder.import_id)
             self.files.remove([holder.name])
             return True
 

@@ -61,6 +61,12 @@ def demo_engine(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     yield from _use_store(path, tmp_path, monkeypatch)
 
 
+def demo_months() -> list[tuple[int, int]]:
+    """The loaded demo's three months, oldest first: its history ends now (two whole months and
+    the current one so far), so pages that start "from now" open on these."""
+    return list(demo.span().months)
+
+
 def page(name: str) -> AppTest:
     """An AppTest for one page file (pages/<name>.py), run through the app's navigation."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)

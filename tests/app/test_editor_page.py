@@ -4,6 +4,7 @@ aggregation preview on real stored events (exact engine numbers), and Test it (b
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -23,7 +24,8 @@ def captions(at: AppTest) -> list[str]:
 
 
 def field_error(message: str) -> str:
-    return f":red[:material/error: {editor.md(message)}]"
+    """A message beside its field, in the form's words (`sum` → `Sum`, `name` → `Name`)."""
+    return f":red[:material/error: {editor.md(editor.in_form_words(message, editor.FORM_WORDS))}]"
 
 
 def metric_values(at: AppTest) -> dict[str, str]:
@@ -136,7 +138,7 @@ def test_code_follows_the_name_until_edited(app_engine):
     at.text_input(key=w("slug")).input("").run()  # cleared: generated again
     assert at.text_input(key=w("slug")).value == "other_name"
     at.text_input(key=w("slug")).input("Bad Code").run()
-    assert any("code must start with a lower-case letter" in c for c in captions(at))
+    assert any("Code must start with a lower-case letter" in c for c in captions(at))
 
 
 def test_aggregation_preview_on_stored_events_shows_the_engine_numbers(app_engine):
@@ -256,3 +258,95 @@ def test_apply_table_edits_follows_streamlits_order():
     ]
     assert editor.filters_of([{"property": "model", "values": "a, b"}, {"property": "", "values": ""},
                               {"property": "model", "values": "c"}]) == {"model": ["a", "b", "c"]}
+
+
+# =========================================================================== issue 8
+
+
+def test_a_saved_metrics_code_is_fixed_in_the_editor(app_engine):
+    """#1: the code field is disabled once saved; a changed code is refused beside the field."""
+    metrics.create_metric(app_engine, data=metrics.TEMPLATES["api_requests"].form())
+    at = page("metrics")
+    at.button(key="metrics:edit:api_requests").click().run()
+    assert at.text_input(key=w("slug")).disabled
+    assert "Fixed once saved: plans and the API refer to it." in captions(at)
+    at.session_state["editor:slug"] = "api_calls"  # as if typed: the engine refuses it all the same
+    at.run()
+    assert field_error(metrics.CODE_FIXED) in captions(at)
+    at.button(key="editor:save").click().run()
+    assert any("cannot change once saved" in e.value for e in at.error)
+    assert [m.code for m in metrics.list_metrics(app_engine)] == ["api_requests"]
+
+
+def test_aggregation_offers_only_what_the_type_takes_with_short_labels(app_engine):
+    at = page("editor")
+    agg = at.selectbox(key=w("aggregation"))
+    assert agg.options == ["Count", "Sum", "Max", "Min", "Unique count", "Latest"]
+    agg.set_value("max").run()
+    at.radio(key=w("metric_type")).set_value("limit_recurring").run()
+    assert at.selectbox(key=w("aggregation")).options == ["Count", "Sum"]
+    assert at.selectbox(key=w("aggregation")).value == "count"  # max is not offered: back to count
+    assert "Count: the number of matching events" in captions(at)
+    at.radio(key=w("metric_type")).set_value("limit_metered").run()
+    assert "Min" not in at.selectbox(key=w("aggregation")).options
+    assert not any("needs count or sum" in c or "cannot be used" in c for c in captions(at))
+
+
+def test_blank_save_reports_the_required_fields_first_and_never_the_event_name(app_engine):
+    at = page("editor")
+    at.button(key="editor:save").click().run()
+    (error,) = at.error
+    lines = error.value.splitlines()[1:]
+    assert [line.split("**")[1] for line in lines] == ["Name", "Code", "Unit"]
+    assert "Event name" not in error.value
+    assert not any("event name" in c.lower() and "error" in c for c in captions(at))
+
+
+def test_messages_name_fields_as_the_form_labels_them(app_engine):
+    at = page("editor")
+    at.text_input(key=w("name")).input("N" * 201).run()
+    shown = captions(at)
+    assert ":red[:material/error: Name must be at most 200 characters]" in shown
+    assert not any("String should" in c for c in shown)
+    at.radio(key=w("metric_type")).set_value("limit_recurring").run()
+    at.button(key="editor:save").click().run()
+    assert not any("limit_recurring" in e.value or "String should" in e.value for e in at.error)
+
+
+def test_test_it_shows_every_fields_error_at_once(app_engine):
+    at = page("editor")
+    at.button(key="editor:tpl:llm_tokens").click().run()
+    at.text_area(key=w("test_event")).input(
+        '{"event_name": "llm tokens", "customer_id": 42, "timestamp": "someday", "tokenz": 5}').run()
+    at.button(key="editor:test_send").click().run()
+    shown = [c for c in captions(at) if c.startswith(":red[")]
+    for name in ("event_name", "customer_id", "timestamp", "tokenz"):
+        assert any(c.startswith(f":red[:material/error: {editor.md(name)}: ") for c in shown), (name, shown)
+    assert len(FrameCache().get(app_engine)) == 0
+
+
+def test_an_invalid_code_never_shows_a_stale_event_name(app_engine):
+    at = page("editor")
+    at.text_input(key=w("name")).input("API Requests").run()
+    at.text_input(key=w("unit")).input("calls").run()
+    example = json.loads(next(c.value for c in at.code if c.language == "json"))
+    assert example["event_name"] == "api_requests"
+    at.text_input(key=w("slug")).input("Bad Code").run()
+    assert not any(c.language == "json" for c in at.code)  # no example event with the old name
+    assert any("The preview needs a valid definition" in i.value and "Code must start" in i.value for i in at.info)
+    at.text_input(key=w("event_name")).input("api.request").run()  # its own event name: previewed again
+    assert json.loads(next(c.value for c in at.code if c.language == "json"))["event_name"] == "api.request"
+
+
+def test_last_30_days_ends_now(app_engine, write_file):
+    """#3: events dated after now are not "in the last 30 days"."""
+    now = datetime.now(timezone.utc)
+    rows = [f"llm.tokens,c1,{(now - timedelta(days=d)).strftime('%Y-%m-%dT%H:%M:%SZ')},10" for d in (1, 2)]
+    rows += [f"llm.tokens,c1,{(now + timedelta(days=d)).strftime('%Y-%m-%dT%H:%M:%SZ')},1000" for d in (3, 20)]
+    ingest.import_file(app_engine, write_file("t.csv", "event_name,customer_id,timestamp,tokens\n" + "\n".join(rows) + "\n"))
+    at = page("editor")
+    at.button(key="editor:tpl:llm_tokens").click().run()
+    assert metric_values(at)["Value (tokens)"] == "2,020"
+    at.radio(key="editor:window").set_value("30d").run()
+    assert metric_values(at)["Value (tokens)"] == "20" and metric_values(at)["Events"] == "2"
+    assert any("until now" in c for c in captions(at))

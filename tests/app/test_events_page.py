@@ -15,6 +15,7 @@ from metering import aggregation, ingest, metrics, simulate, store
 from metering.frame import EventFrame
 from tests.app.conftest import ROOT, page
 from workbench import events as ev
+from workbench.editor import md
 
 SAMPLES = ROOT / "sample_events"
 
@@ -67,7 +68,7 @@ def test_upload_llm_tokens_summary_matches_ingest(app_engine):
     summary = dataframe(at, "summary")
     assert summary.to_dict("records") == [{
         "File": "llm_tokens.csv", "Accepted": expected.accepted, "Duplicates": expected.duplicates,
-        "Rejected": expected.rejected, "Status": "imported",
+        "Rejected": expected.rejected, "In the future": 0, "Status": "imported",
     }]
     assert event_count(app_engine) == expected.accepted
     assert [tuple(r)[1:] for r in imports_of(app_engine)] == [("llm_tokens.csv", expected.accepted, 0, 0)]
@@ -107,7 +108,7 @@ def test_several_files_at_once_and_a_second_upload_is_duplicates(app_engine):
     assert list(summary["Duplicates"]) == [0, 0, 0]
     upload(at, sample("llm_tokens.jsonl"))
     summary = dataframe(at, "summary")
-    assert summary.iloc[0].to_dict() == {"File": "llm_tokens.jsonl", "Accepted": 0, "Duplicates": 1860, "Rejected": 0, "Status": "imported"}
+    assert summary.iloc[0].to_dict() == {"File": "llm_tokens.jsonl", "Accepted": 0, "Duplicates": 1860, "Rejected": 0, "In the future": 0, "Status": "imported"}
     assert len(imports_of(app_engine)) == 4
 
 
@@ -119,7 +120,7 @@ def test_several_files_at_once_and_a_second_upload_is_duplicates(app_engine):
 def test_unreadable_file_gives_one_clear_error_and_stores_nothing(app_engine, name, data, reason):
     at = upload(page("events"), (name, data, "application/octet-stream"))
     assert len(at.error) == 1
-    assert name in at.error[0].value and reason in at.error[0].value and "Nothing from this file was stored" in at.error[0].value
+    assert name in at.error[0].value and md(reason) in at.error[0].value and "Nothing from this file was stored" in at.error[0].value
     assert not at.success
     assert event_count(app_engine) == 0
     assert imports_of(app_engine) == []
@@ -402,6 +403,59 @@ def test_import_a_file_by_its_path_on_the_server(app_engine, tmp_path):
     assert not at.exception, at.exception
     expected = ingest.import_file(store.make_engine("sqlite://"), SAMPLES / "llm_tokens.csv")
     assert dataframe(at, "summary").to_dict("records") == [{
-        "File": "llm_tokens.csv", "Accepted": expected.accepted, "Duplicates": 0, "Rejected": 0, "Status": "imported",
+        "File": "llm_tokens.csv", "Accepted": expected.accepted, "Duplicates": 0, "Rejected": 0, "In the future": 0, "Status": "imported",
     }]
     assert event_count(app_engine) == expected.accepted
+
+
+# --------------------------------------------------------------------------- issue 8
+
+
+def test_an_upload_whose_every_row_is_rejected_is_not_a_success(app_engine):
+    data = b"event_name,customer_id,timestamp\nbad name,c1,2026-10-01\napi.request,,2026-10-01\n"
+    at = upload(page("events"), ("all_bad.csv", data, "text/csv"))
+    assert not at.success
+    assert any("Nothing imported from **all\\_bad.csv**: all 2 rows were rejected" in e.value for e in at.error)
+    assert dataframe(at, "summary").iloc[0]["Status"] == "every row rejected: nothing stored"
+    assert len(dataframe(at, "rejected")) == 2 and event_count(app_engine) == 0
+
+
+def test_some_rejected_rows_give_a_warning_not_an_all_clear(app_engine):
+    at = upload(page("events"), sample("bad_rows.csv"))
+    assert not at.success
+    assert any("6 rejected" in w.value and "listed below" in w.value for w in at.warning)
+
+
+def test_a_workspace_file_uploaded_as_events_points_to_the_workspace_page(app_engine):
+    doc = json.dumps({"timezone": "UTC", "metrics": [], "plans": [], "subscriptions": []}).encode()
+    at = upload(page("events"), ("workspace-20261125.json", doc, "application/json"))
+    (error,) = at.error
+    assert "this is a workspace file" in error.value and "import it on the Workspace page" in error.value
+    assert event_count(app_engine) == 0 and imports_of(app_engine) == []
+
+
+def test_future_events_are_counted_in_the_import_result(app_engine):
+    data = b"event_name,customer_id,timestamp\napi.request,c1,2026-10-01\napi.request,c1,2099-01-01\napi.request,c2,2150-01-01\n"
+    at = upload(page("events"), ("plan.csv", data, "text/csv"))
+    assert dataframe(at, "summary").iloc[0]["In the future"] == 2
+    assert any("2 of the imported events are dated after now" in w.value for w in at.warning)
+    assert at.success  # nothing was rejected
+
+
+def test_one_event_is_deleted_from_the_browser(app_engine):
+    data = b"event_name,customer_id,timestamp\napi.request,c1,2026-10-01\napi.request,c1,2099-01-01T00:00:00Z\n"
+    ingest.import_file(app_engine, data, name="typo.csv")
+    at = page("events")
+    typo = dataframe(at, "events").iloc[0]  # newest first: the 2099 event
+    assert typo["timestamp"] == "2099-01-01 00:00:00 UTC"
+    at.selectbox(key="events:event_choice").set_value(typo["idempotency_key"]).run()
+    at.button(key="events:delete_event").click().run()
+    assert not at.exception, at.exception
+    assert any('"timestamp": "2099-01-01T00:00:00Z"' in c.value for c in at.code)
+    at.button(key="events:delete_event_confirm").click().run()
+    assert not at.exception, at.exception
+    assert any("Deleted the event api.request of c1 at 2099-01-01T00:00:00Z" in s.value for s in at.success)
+    assert event_count(app_engine) == 1
+    assert [(r[2], r[1]) for r in imports_of(app_engine)] == [(1, "typo.csv")]  # the import's count follows
+    assert dataframe(at, "events")["timestamp"].tolist() == ["2026-10-01 00:00:00 UTC"]
+    assert "events:confirm_delete_event" not in at.session_state

@@ -5,6 +5,7 @@ customer-facing view shows the same invoice."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
@@ -15,9 +16,13 @@ from metering import compare, invoices, metrics, plan_store
 from metering.frame import EventFrame
 from metering.money import format_money
 from metering.workspace import workspace_from_store
-from tests.app.conftest import page
+from tests.app.conftest import demo_months, page
 from workbench import invoices as wi
 from workbench.editor import md
+
+
+FIRST, LAST, CURRENT = demo_months()  # the demo's months; LAST is the last complete one
+LAST_TEXT, FIRST_TEXT = f"{LAST[0]}-{LAST[1]:02d}", f"{FIRST[0]}-{FIRST[1]:02d}"
 
 
 def engine_invoices(engine: Engine, **kwargs) -> list[invoices.Invoice]:
@@ -55,9 +60,10 @@ def test_subscriptions_latest_month_total_and_lines_equal_the_engine(demo_engine
     at = page("invoices")
     assert not at.exception, at.exception
     assert at.selectbox(key="invoices:plan").value == wi.SUBSCRIPTIONS
-    assert at.selectbox(key="invoices:month").options == ["2026-12", "2026-11", "2026-10"]
-    assert at.selectbox(key="invoices:month").value == "2026-12"
-    invs = engine_invoices(demo_engine, month=(2026, 12))
+    # from the current month back to the first month with events; the default is the last complete one
+    assert at.selectbox(key="invoices:month").options == [f"{y}-{m:02d}" for y, m in (CURRENT, LAST, FIRST)]
+    assert at.selectbox(key="invoices:month").value == LAST_TEXT
+    invs = engine_invoices(demo_engine, month=LAST)
     shown = values(at)
     assert shown["Invoices"] == str(len(invs)) == "11"
     assert shown["Total (USD)"] == total_of(invs)
@@ -94,12 +100,12 @@ def test_subscriptions_latest_month_total_and_lines_equal_the_engine(demo_engine
 
 def test_an_earlier_month_a_what_if_plan_and_a_customer_filter(demo_engine: Engine) -> None:
     at = page("invoices")
-    at.selectbox(key="invoices:month").set_value("2026-10").run()
-    assert values(at)["Total (USD)"] == total_of(engine_invoices(demo_engine, month=(2026, 10)))
+    at.selectbox(key="invoices:month").set_value(FIRST_TEXT).run()
+    assert values(at)["Total (USD)"] == total_of(engine_invoices(demo_engine, month=FIRST))
 
     at.selectbox(key="invoices:plan").set_value("starter").run()
     assert not at.exception, at.exception
-    what_if = engine_invoices(demo_engine, month=(2026, 10), plan_code="starter")
+    what_if = engine_invoices(demo_engine, month=FIRST, plan_code="starter")
     assert {i.plan for i in what_if} == {"starter"}
     assert values(at)["Total (USD)"] == total_of(what_if)
 
@@ -112,15 +118,17 @@ def test_an_earlier_month_a_what_if_plan_and_a_customer_filter(demo_engine: Engi
 def test_custom_window(demo_engine: Engine) -> None:
     at = page("invoices")
     at.radio(key="invoices:mode").set_value(wi.CUSTOM).run()
-    at.date_input(key="invoices:from").set_value(date(2026, 11, 1))
-    at.date_input(key="invoices:to").set_value(date(2026, 11, 15)).run()
+    # the custom dates start on the last complete month too
+    assert at.date_input(key="invoices:from").value == date(*LAST, 1)
+    at.date_input(key="invoices:from").set_value(date(*FIRST, 1))
+    at.date_input(key="invoices:to").set_value(date(*FIRST, 15)).run()
     assert not at.exception, at.exception
-    window = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
+    window = (datetime(*FIRST, 1, tzinfo=UTC), datetime(*FIRST, 16, tzinfo=UTC))
     invs = engine_invoices(demo_engine, window=window)
     assert values(at)["Total (USD)"] == total_of(invs)
-    assert summary(at)["period"].tolist()[0] == "2026-11-01 – 2026-11-15"
+    assert summary(at)["period"].tolist()[0] == f"{FIRST_TEXT}-01 – {FIRST_TEXT}-15"
 
-    at.date_input(key="invoices:to").set_value(date(2026, 10, 1)).run()
+    at.date_input(key="invoices:to").set_value(date(FIRST[0] - 1, 12, 31)).run()
     assert "before the From date" in at.warning[0].value
 
 
@@ -128,10 +136,10 @@ def test_downloads_are_the_engine_exports(demo_engine: Engine) -> None:
     at = page("invoices")
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Invoice lines (CSV)", "Summary (CSV)", "Report (JSON)"]
-    invs = engine_invoices(demo_engine, month=(2026, 12))
-    sel = wi.Selection(None, (2026, 12), None, None, "2026-12")
+    invs = engine_invoices(demo_engine, month=LAST)
+    sel = wi.Selection(None, LAST, None, None, LAST_TEXT)
     files = {label: (data, name) for label, data, name, _ in wi.downloads(invs, sel)}
-    assert files["Invoice lines (CSV)"] == (invoices.to_csv(invs), "invoices-2026-12-lines.csv")
+    assert files["Invoice lines (CSV)"] == (invoices.to_csv(invs), f"invoices-{LAST_TEXT}-lines.csv")
     assert files["Summary (CSV)"][0] == invoices.to_csv(invs, summary=True)
     assert files["Report (JSON)"][0] == invoices.to_json_text(invs)
 
@@ -141,7 +149,7 @@ def test_plan_comparison_per_customer_and_in_total(demo_engine: Engine) -> None:
     assert at.multiselect(key="invoices:compare").value == ["starter", "growth", "scale"]
     frame, ws = EventFrame.from_store(demo_engine), workspace_from_store(demo_engine)
     result = compare.compare_plans(frame, ws.metrics, [ws.plan("starter"), ws.plan("growth"), ws.plan("scale")],
-                                   subscriptions=ws.subscriptions, month=(2026, 12))
+                                   subscriptions=ws.subscriptions, month=LAST)
     shown = values(at)
     for code, name in (("starter", "Starter"), ("growth", "Growth"), ("scale", "Scale")):
         assert shown[f"{name} — total (USD)"] == format_money(result.totals[code], "USD")
@@ -187,7 +195,7 @@ def test_customer_facing_invoice(demo_engine: Engine) -> None:
     at.selectbox(key="invoices:view_customer").set_value("cus_acme")
     at.text_input(key="invoices:seller").set_value("Acme Billing Co").run()
     assert not at.exception, at.exception
-    (inv,) = engine_invoices(demo_engine, month=(2026, 12), customer_id="cus_acme")
+    (inv,) = engine_invoices(demo_engine, month=LAST, customer_id="cus_acme")
     (view,) = at.get("html")
     body = view.value
     assert "Acme Billing Co" in body and "cus_acme" in body and "Growth" in body
@@ -196,6 +204,14 @@ def test_customer_facing_invoice(demo_engine: Engine) -> None:
     for line in inv.lines:
         assert line.description in body and format_money(line.amount, "USD") in body
     assert "<button" not in body and "explain" not in body  # no internal controls
+    # issue 8: quantities are units, never a money volume read as an amount; tier prices are shown
+    payments = next(line for line in inv.lines if line.metric == "payments")
+    quantities = re.findall(r"<td class='num'>([^<]*)</td><td class='num'>[^<]*</td></tr>", body)
+    assert f"{payments.charge.event_count:,} transactions" in quantities
+    assert not any(q.endswith(" USD") for q in quantities)
+    assert "2.5% of $" in body  # the volume is in the detail line, as money
+    assert "graduated: $0.008 each up to 10,000 · $0.006 each up to 100,000 · $0.004 each above 100,000" in body
+    assert "volume: $0.000035 each up to 1,000,000" in body and "tier 1 (0–" in body
 
 
 def test_no_subscriptions_explains_the_empty_result(demo_engine: Engine) -> None:
@@ -205,7 +221,7 @@ def test_no_subscriptions_explains_the_empty_result(demo_engine: Engine) -> None
     assert not at.exception, at.exception
     assert "No subscriptions yet" in at.info[0].value
     at.selectbox(key="invoices:plan").set_value("scale").run()
-    assert values(at)["Total (USD)"] == total_of(engine_invoices(demo_engine, month=(2026, 12), plan_code="scale"))
+    assert values(at)["Total (USD)"] == total_of(engine_invoices(demo_engine, month=LAST, plan_code="scale"))
 
 
 def test_a_broken_workspace_says_what_to_fix(demo_engine: Engine) -> None:
@@ -213,3 +229,14 @@ def test_a_broken_workspace_says_what_to_fix(demo_engine: Engine) -> None:
     at = page("invoices")
     assert not at.exception, at.exception
     assert "unknown metric 'llm\\_tokens'" in at.error[0].value
+
+
+def test_one_far_future_event_does_not_take_the_month_list_over(demo_engine: Engine) -> None:
+    """Issue 8 #2: an event dated 2099 made 2099-01 the default and listed every month back."""
+    from metering import ingest
+    ingest.import_file(demo_engine, b"event_name,customer_id,timestamp\napi.request,cus_acme,2099-01-01T00:00:00Z\n",
+                       name="typo.csv")
+    at = page("invoices")
+    assert not at.exception, at.exception
+    assert at.selectbox(key="invoices:month").options == [f"{y}-{m:02d}" for y, m in (CURRENT, LAST, FIRST)]
+    assert at.selectbox(key="invoices:month").value == LAST_TEXT

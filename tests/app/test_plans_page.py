@@ -107,12 +107,14 @@ def test_descending_tiers_show_the_message_beside_the_table_and_are_not_saved(wo
     ((path, message),) = plan_errors(data)
     assert path == "charges.0.tiers.1.up_to"
     beside = captions_in(at, "plans-tiers-llm_tokens")
-    assert beside == [f":red[:material/error: {md('row 2 (up to): ' + message)}]"]
+    # the engine's message in the form's words: up_to is the table's "Up to" column
+    assert beside == [f":red[:material/error: {md('row 2 (Up to): ' + wp.in_form_words(message, wp.FORM_WORDS))}]"]
+    assert "up_to" not in beside[0] and "up\\_to" not in beside[0]
     assert "Price preview: fix the fields above first" in " ".join(captions_in(at, "plans-charge-llm_tokens"))
 
     at.button(key="plans:save").click().run()
     assert "Not saved. Fix these first" in at.error[0].value
-    assert md(message) in at.error[0].value
+    assert md(wp.in_form_words(message, wp.FORM_WORDS)) in at.error[0].value
     assert plan_store.get_plan(workspace, code="bad_tiers") is None
 
     # fixed: ascending tiers save, with the open last tier
@@ -134,7 +136,7 @@ def test_blank_required_fields_wait_for_save_then_show_beside_them(workspace: En
     assert "Price preview: fill in the fields above first." in " ".join(captions_in(at, "plans-charge-api_requests"))
     at.button(key="plans:save").click().run()
     charge_captions = " ".join(captions_in(at, "plans-charge-api_requests"))
-    assert "standard needs unit\\_price" in charge_captions
+    assert "standard needs Unit price" in charge_captions
     assert "Not saved" in at.error[0].value
     assert plan_store.get_plan(workspace, code="starter") is None
 
@@ -143,7 +145,7 @@ def test_blank_required_fields_wait_for_save_then_show_beside_them(workspace: En
     at.text_input(key="plans:f:charges.api_requests.unit_price").set_value("0.02").run()
     at.selectbox(key="plans:f:charges.api_requests.model").set_value("percentage").run()
     at.text_input(key="plans:f:charges.api_requests.rate").set_value("120").run()
-    assert "rate is a percentage: it must be between 0 and 100" in " ".join(captions_in(at, "plans-charge-api_requests"))
+    assert "Rate (%) is a percentage: it must be between 0 and 100" in " ".join(captions_in(at, "plans-charge-api_requests"))
 
 
 def test_fixed_charges_table_and_duplicate_code(workspace: Engine) -> None:
@@ -157,7 +159,7 @@ def test_fixed_charges_table_and_duplicate_code(workspace: Engine) -> None:
     at.session_state["plans:f:fixed_charges"] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
         {"name": "Seats", "quantity": "5", "unit_price": "-1"}]}
     at.run()
-    assert "row 1 (Unit price): unit\\_price must be 0 or more" in " ".join(captions_in(at, "plans-fixed"))
+    assert "row 1 (Unit price): Unit price must be 0 or more" in " ".join(captions_in(at, "plans-fixed"))
     at.session_state["plans:f:fixed_charges"] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
         {"name": "Seats", "quantity": "5", "unit_price": "12.50"}, {"name": "Support", "unit_price": "99"}]}
     at.run()
@@ -266,5 +268,68 @@ def test_form_helpers_map_engine_paths_to_widgets() -> None:
     data, origin = wp.plan_data(draft, metric_list)
     assert data["fixed_charges"] == [{"name": "Seats", "unit_price": "oops", "quantity": "2"}]
     errors = wp.form_errors(data, origin, {"api": "charge_metered"})
-    assert errors["fixed_charges"].startswith("row 2 (Unit price): unit_price 'oops' is not a decimal number")
-    assert errors["charges.api.tiers"].startswith("row 1 (up to): only the last tier may have an open up_to")
+    assert errors["fixed_charges"].startswith("row 2 (Unit price): Unit price 'oops' is not a decimal number")
+    assert errors["charges.api.tiers"].startswith("row 1 (Up to): only the last tier may have an open Up to")
+
+
+# --------------------------------------------------------------------------- issue 8
+
+
+def test_the_plan_list_shows_each_charges_price_in_one_line(workspace: Engine) -> None:
+    plan_store.save_plan(workspace, plan={
+        "code": "growth", "name": "Growth", "currency": "USD", "base_fee": "199",
+        "charges": [{"metric": "api_requests", "model": "graduated", "tiers": [
+                        {"up_to": "10000", "unit_price": "0.008"}, {"up_to": None, "unit_price": "0.004"}]},
+                    {"metric": "llm_tokens", "model": "package", "package_size": "100000", "package_price": "4"}],
+        "quotas": [{"metric": "sms", "limit": "5000", "max_carryover": "2500", "overage_unit_price": "0.015"},
+                   {"metric": "seats_used", "limit": "3"}]})
+    at = page("plans")
+    listing = " ".join(m.value for m in at.container("plans-list").markdown)
+    expected = [
+        "API Requests · graduated: $0.008 each up to 10,000 · $0.004 each above 10,000",
+        "LLM Tokens · $4.00 per 100,000 tokens",
+        "SMS Credits · 5,000 sms a month, unused carries over (at most 2,500) · overage $0.015 each",
+        "Seats used · hard limit 3 seats a month",
+    ]
+    assert wp.charges_summary(plan_store.get_plan(workspace, code="growth"), metrics.list_metrics(workspace)) == expected
+    for line in expected:
+        assert md(line) in listing
+
+
+def test_plan_messages_use_the_forms_labels(workspace: Engine) -> None:
+    at = new_plan(page("plans"), "Neg")
+    at.text_input(key="plans:f:base_fee").set_value("-1").run()
+    shown = " ".join(captions_in(at, "plans-editor"))
+    assert "Base fee must be 0 or more" in shown and "base\\_fee" not in shown
+
+
+def test_a_blank_subscription_start_is_the_day_of_the_customers_first_event(workspace: Engine) -> None:
+    """Issue 8 #6: a blank start billed the months before the customer existed."""
+    from metering import invoices
+    from metering.frame import EventFrame
+    from metering.workspace import workspace_from_store
+    plan_store.save_plan(workspace, plan={"code": "basic", "name": "Basic", "currency": "USD", "base_fee": "199"})
+    ingest.import_file(workspace, b"event_name,customer_id,timestamp\napi.request,late,2026-11-25T10:32:00Z\n", name="late.csv")
+    at = page("plans")
+    at.session_state[wp.SUBS_TABLE] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
+        {"customer_id": "late", "plan": "basic", "start": ""}, {"customer_id": "nobody", "plan": "basic", "start": ""}]}
+    at.run()
+    at.button(key="plans:subs_save").click().run()
+    assert "row 2 (start): 'nobody' has no events yet" in at.error[0].value
+    assert plan_store.list_subscriptions(workspace) == []
+
+    at.session_state[wp.SUBS_TABLE] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
+        {"customer_id": "late", "plan": "basic", "start": ""}]}
+    at.run()
+    at.button(key="plans:subs_save").click().run()
+    assert not at.exception, at.exception
+    assert [(s.customer_id, s.start) for s in plan_store.list_subscriptions(workspace)] == [("late", "2026-11-25")]
+    frame, ws = EventFrame.from_store(workspace), workspace_from_store(workspace)
+    assert invoices.run(frame, ws, month=(2026, 10)) == []  # no $199.00 for October
+    assert [i.customer_id for i in invoices.run(frame, ws, month=(2026, 11))] == ["late"]
+
+
+def test_first_event_days_are_read_in_the_workspace_timezone() -> None:
+    at_2330_utc = 1_796_081_400_000_000  # 2026-11-30T23:30:00Z
+    assert wp.first_event_days({"c": at_2330_utc}, "UTC") == {"c": "2026-11-30"}
+    assert wp.first_event_days({"c": at_2330_utc}, "Europe/Berlin") == {"c": "2026-12-01"}

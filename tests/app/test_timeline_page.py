@@ -16,7 +16,7 @@ from metering.frame import EventFrame
 from metering.money import format_money
 from metering.preview import fmt
 from metering.workspace import workspace_from_store
-from tests.app.conftest import page
+from tests.app.conftest import demo_months, page
 
 
 def table(at) -> "pd.DataFrame":  # noqa: F821
@@ -56,10 +56,13 @@ def test_demo_opens_on_the_unibee_carryover_1000_1300_1400(demo_engine: Engine) 
 
     rows = engine_rows(demo_engine, "sms_credits", "starter", "cus_unibee", 3)
     df = table(at)
-    assert df["period"].tolist() == ["2026-10", "2026-11", "2026-12"]
+    # the demo's history ends now: two whole months and the current one (its SMS so far), and
+    # the default periods run from the subscription start to the current period, no further
+    assert df["period"].tolist() == [f"{y}-{m:02d}" for y, m in demo_months()]
     assert df["available"].tolist() == ["1,000", "1,300", "1,400"]
     assert df["available"].tolist() == [fmt(r.available) for r in rows]
-    assert df["usage"].tolist() == [fmt(r.usage) for r in rows] == ["700", "900", "450"]
+    assert df["usage"].tolist() == [fmt(r.usage) for r in rows]
+    assert df["usage"].tolist()[:2] == ["700", "900"] and int(df["usage"].tolist()[2]) <= 450
     assert df["carryover"].tolist() == [fmt(r.carryover) for r in rows]
     assert df["overage"].tolist() == [fmt(r.overage) for r in rows]
     assert df["amount"].tolist() == [format_money(r.amount, "USD") for r in rows]
@@ -68,7 +71,7 @@ def test_demo_opens_on_the_unibee_carryover_1000_1300_1400(demo_engine: Engine) 
     data = chart_rows(at)
     assert [(r["series"], r["value"]) for r in data if r["series"] == "Available"] == [
         ("Available", 1000.0), ("Available", 1300.0), ("Available", 1400.0)]
-    assert [r["value_text"] for r in data if r["series"] == "Usage"] == ["700", "900", "450"]
+    assert [r["value_text"] for r in data if r["series"] == "Usage"] == df["usage"].tolist()
     captions = " ".join(c.value for c in at.caption)
     assert "available = limit + the previous period's carryover" in captions
     assert {m.label: m.value for m in at.metric}["Limit (sms)"] == fmt(D(1000))
@@ -156,3 +159,14 @@ def test_chart_data_is_json_safe(demo_engine: Engine) -> None:
     (chart,) = at.get("vega_lite_chart")
     spec = json.loads(chart.proto.spec)
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "line"]
+
+
+def test_one_far_future_event_does_not_stretch_the_default_periods(demo_engine: Engine) -> None:
+    """Issue 8 #2: an event dated 2099 made the timeline open on 24 mostly empty periods."""
+    from metering import ingest
+    ingest.import_file(demo_engine, b"event_name,customer_id,timestamp\nsms.sent,cus_unibee,2099-01-01T00:00:00Z\n",
+                       name="typo.csv")
+    at = page("timeline")
+    assert not at.exception, at.exception
+    assert at.number_input(key="timeline:periods").value == 3
+    assert table(at)["period"].tolist() == [f"{y}-{m:02d}" for y, m in demo_months()]

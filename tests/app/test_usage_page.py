@@ -141,15 +141,36 @@ def test_empty_window_shows_zero(llm):
     assert "before the From date" in at.warning[0].value
 
 
-def test_metric_without_events_defaults_to_the_latest_month(app_engine):
+def test_metric_without_events_defaults_to_this_month_to_date(app_engine):
     ingest.import_file(app_engine, SAMPLES / "api_requests.json")
     m = metrics.create_metric(app_engine, data={"name": "Other", "code": "other", "unit": "x", "event_name": "other.event", "aggregation": "count"})
     at = page("usage")
     assert not at.exception, at.exception
-    last = max(EventFrame.from_store(app_engine).ts_us)
-    first_day, end = usage_series.window_of_month(int(last))
-    assert at.date_input(key=f"usage:from:{m.code}").value == first_day.date()
+    today = datetime.now(UTC).date()
+    assert at.date_input(key=f"usage:from:{m.code}").value == today.replace(day=1)
+    assert at.date_input(key=f"usage:to:{m.code}").value == today
     assert metric_values(at)["Other (x)"] == "0 x"
+
+
+def test_one_far_future_event_does_not_move_the_default_window(llm):
+    """Issue 8 #2: one event dated 2099 made Usage open on January 2099."""
+    engine, _, ms = llm
+    ingest.import_file(engine, b"event_name,customer_id,timestamp,tokens\nllm.tokens,c1,2099-01-01T00:00:00Z,5\n", name="typo.csv")
+    at = page("usage")
+    m = ms["tokens"]
+    assert at.date_input(key=f"usage:from:{m.code}").value == date(2026, 10, 1)  # the sample's month, before now
+    assert at.date_input(key=f"usage:to:{m.code}").value == date(2026, 10, 31)
+
+
+def test_the_current_month_ends_today(app_engine):
+    now = datetime.now(UTC)
+    ingest.import_file(app_engine, f"event_name,customer_id,timestamp\napi.request,c1,{now:%Y-%m-%dT%H:%M:%SZ}\n"
+                                   f"api.request,c1,{now.year + 1}-01-01\n".encode(), name="now.csv")
+    m = metrics.create_metric(app_engine, data=metrics.TEMPLATES["api_requests"].form())
+    at = page("usage")
+    assert at.date_input(key=f"usage:from:{m.code}").value == now.date().replace(day=1)
+    assert at.date_input(key=f"usage:to:{m.code}").value == now.date()
+    assert metric_values(at)["Events"] == "1"  # the event of next year is not "this month"
 
 
 def test_fmt_and_share():

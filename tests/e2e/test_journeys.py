@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from metering import aggregation, ingest, invoices, metrics, preview, snippets, store
+from metering import aggregation, demo, ingest, invoices, metrics, preview, snippets, store
 from metering.frame import EventFrame
 from metering.models import MetricCreate
 from metering.money import format_money
@@ -200,12 +200,13 @@ def test_demo_metric_preview_and_invoice_total(page: Page, live_server: Server, 
     expect(row).to_contain_text(preview.plural(result.events, "event"))
     shot(page, "a3_metric_saved")
 
-    # Invoices: each subscription for the latest month; every total is the engine's.
+    # Invoices: each subscription for the last complete month; every total is the engine's.
     nav(page, "Invoices")
     month_box = page.get_by_role("combobox", name="Month")
     expect(month_box).to_have_value(re.compile(r"^\d{4}-\d{2}$"))
     month_text = month_box.input_value()
-    assert month_text == "2026-12"  # the demo's last month of events
+    last_complete = demo.span().months[1]  # the demo's history ends now: the month before this one
+    assert month_text == f"{last_complete[0]}-{last_complete[1]:02d}"
     ws = workspace_from_store(store_engine)
     billed = invoices.run(engine_frame(store_engine), ws, month=invoices.parse_month(month_text))
     assert billed and {inv.currency for inv in billed} == {"USD"}
@@ -247,7 +248,7 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
     expect(page.get_by_test_id("stFileUploader").get_by_text(BAD_ROWS.name)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Rejected rows")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Rejected rows", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
 
     accepted = store.event_count(store_engine) - before
@@ -261,8 +262,8 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
 
     frames = page.get_by_test_id("stDataFrame")
     summary = table_rows(frames.nth(0))
-    assert summary[0] == ["File", "Accepted", "Duplicates", "Rejected", "Status"]
-    assert summary[1] == [BAD_ROWS.name, f"{accepted:,}", f"{duplicates:,}", f"{rejected:,}", "imported"]
+    assert summary[0] == ["File", "Accepted", "Duplicates", "Rejected", "In the future", "Status"]
+    assert summary[1] == [BAD_ROWS.name, f"{accepted:,}", f"{duplicates:,}", f"{rejected:,}", "0", "imported"]
     table = table_rows(frames.nth(1))
     assert table[0] == ["file", "line", "field", "reason"]
     assert [tuple(row) for row in table[1:]] == [(BAD_ROWS.name, str(line), f, r) for line, f, r in expected_errors]
