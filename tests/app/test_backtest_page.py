@@ -12,7 +12,7 @@ from decimal import Decimal as D
 
 from sqlalchemy.engine import Engine
 
-from metering import backtest, plan_store
+from metering import demo, backtest, plan_store
 from metering.backtest import analysis, reasons
 from metering.frame import EventFrame
 from metering.money import format_money
@@ -28,6 +28,10 @@ def engine_backtest(engine: Engine, codes: list[str], first: str, last: str, **k
     return backtest.run_codes(EventFrame.from_store(engine), workspace_from_store(engine), codes, first, last, **kw)
 
 
+# The demo's three months of history end now (its last month is the current one).
+FIRST, LAST = (f"{y:04d}-{m:02d}" for y, m in (demo.span().months[0], demo.span().months[-1]))
+
+
 def values(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -36,10 +40,10 @@ def deltas(at) -> dict[str, str]:
     return {m.label: m.delta for m in at.metric}
 
 
-def opened(engine: Engine, first: str = "2026-10", last: str = "2026-12"):
+def opened(engine: Engine, first: str | None = None, last: str | None = None):
     at = page("backtest")
-    at.selectbox(key="backtest:from").set_value(first)
-    at.selectbox(key="backtest:to").set_value(last).run()
+    at.selectbox(key="backtest:from").set_value(first or FIRST)
+    at.selectbox(key="backtest:to").set_value(last or LAST).run()
     assert not at.exception, at.exception
     return at
 
@@ -53,7 +57,7 @@ def test_fewer_than_two_plans_says_what_to_do(app_engine: Engine) -> None:
 def test_totals_changes_and_guardrail_equal_the_engine(demo_engine: Engine) -> None:
     at = opened(demo_engine)
     assert at.multiselect(key=PLANS).value == ["starter", "growth", "scale"]
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST)
     shown = values(at)
     assert shown["Starter · baseline"] == format_money(bt.totals["starter"], "USD")
     assert shown["Growth"] == format_money(bt.totals["growth"], "USD")
@@ -61,7 +65,7 @@ def test_totals_changes_and_guardrail_equal_the_engine(demo_engine: Engine) -> N
     assert deltas(at)["Growth"] == f"{wb.signed_money(bt.change('growth'), 'USD')} ({wb.percent_text(bt.change_percent('growth'))})"
     rail = analysis.guardrail(bt, "growth", D(20))
     assert f"**Growth** fails: {rail.count} customers would pay more than +20 %" in at.error[0].value
-    assert f"{len(bt.customers)} customers · 3 months (2026-10 to 2026-12)" in " ".join(c.value for c in at.caption)
+    assert f"{len(bt.customers)} customers · 3 months ({FIRST} to {LAST})" in " ".join(c.value for c in at.caption)
     # the revenue tab's month table is the engine's month totals
     (months,) = [d.value for d in at.dataframe if list(d.value.columns[:1]) == ["Month"]]
     assert months["Starter"].tolist() == [format_money(v, "USD") for v in bt.month_totals["starter"]] + [
@@ -79,7 +83,7 @@ def test_customers_tab_distribution_movers_and_every_customer(demo_engine: Engin
     at.session_state["backtest:tab"] = "Customers"
     at.run()
     assert not at.exception, at.exception
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST)
     dist = analysis.distribution(bt, "growth")
     shown = values(at)
     assert shown["Median change"] == wb.percent_text(dist.median)
@@ -104,7 +108,7 @@ def test_customer_detail_shows_each_lines_difference_and_reason(demo_engine: Eng
     at.selectbox(key="backtest:detail_customer").set_value("cus_acme")
     at.selectbox(key="backtest:detail_plan").set_value("scale").run()
     assert not at.exception, at.exception
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST)
     month = at.selectbox(key="backtest:detail_month").value
     diffs = reasons.customer_diffs(bt, "cus_acme", "scale", month)
     (table,) = [d.value for d in at.dataframe if "Why" in d.value.columns]
@@ -128,7 +132,7 @@ def test_a_draft_moves_the_totals_without_saving_then_is_saved(demo_engine: Engi
     ws = workspace_from_store(demo_engine)
     draft = ws.plan("growth").model_copy(update={"code": "growth_draft", "name": "Growth (draft)", "base_fee": D(99)})
     want = backtest.run(EventFrame.from_store(demo_engine), ws, [ws.plan("starter"), ws.plan("growth"), ws.plan("scale"), draft],
-                        backtest.month_range("2026-10", "2026-12"))
+                        backtest.month_range(FIRST, LAST))
     assert values(at)["Growth (draft)"] == format_money(want.totals["growth_draft"], "USD")
     assert want.totals["growth_draft"] == want.totals["growth"] - 100 * len(want.customers) * 3
 
@@ -167,7 +171,7 @@ def test_a_draft_can_change_a_tier_and_be_discarded(demo_engine: Engine) -> None
     data["code"], data["name"] = "starter_draft", "Starter (draft)"
     data["charges"][3]["tiers"][1]["unit_price"] = "2.00"
     want = backtest.run(EventFrame.from_store(demo_engine), ws, [plan, ws.plan("growth"), ws.plan("scale"),
-                                                                  Plan.model_validate(data)], backtest.month_range("2026-10", "2026-12"))
+                                                                  Plan.model_validate(data)], backtest.month_range(FIRST, LAST))
     assert values(at)["Starter (draft)"] == format_money(want.totals["starter_draft"], "USD") != before
     at.button(key="backtest:discard:starter_draft").click().run()
     assert not at.exception, at.exception
@@ -185,7 +189,7 @@ def test_a_cheaper_plan_in_another_currency_is_never_the_default(demo_engine: En
     assert not at.exception, at.exception
     assert at.multiselect(key=PLANS).value == ["euro", "euro_plus"]
     assert values(at)["Euro · baseline"] == format_money(
-        engine_backtest(demo_engine, ["euro", "euro_plus"], "2026-10", "2026-12").totals["euro"], "EUR")
+        engine_backtest(demo_engine, ["euro", "euro_plus"], FIRST, LAST).totals["euro"], "EUR")
 
 
 def test_cohorts_subscribers_of_a_plan_and_chosen_customers(demo_engine: Engine) -> None:
@@ -195,20 +199,20 @@ def test_cohorts_subscribers_of_a_plan_and_chosen_customers(demo_engine: Engine)
     assert not at.exception, at.exception
     ws = workspace_from_store(demo_engine)
     growth = sorted(s.customer_id for s in ws.subscriptions if s.plan == "growth")
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12", customer_ids=growth)
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST, customer_ids=growth)
     assert values(at)["Scale"] == format_money(bt.totals["scale"], "USD")
     assert f"{len(growth)} customers" in " ".join(c.value for c in at.caption)
 
     at.radio(key="backtest:cohort").set_value(wb.CHOSEN).run()
     assert "Pick the customers" in at.info[0].value
     at.multiselect(key="backtest:cohort_customers").set_value(["cus_wonka"]).run()
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12", customer_ids=["cus_wonka"])
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST, customer_ids=["cus_wonka"])
     assert values(at)["Growth"] == format_money(bt.totals["growth"], "USD")
 
 
 def test_bad_month_range_is_explained(demo_engine: Engine) -> None:
-    at = opened(demo_engine, "2026-12", "2026-10")
-    assert "--to 2026-10 is before --from 2026-12" in at.error[0].value
+    at = opened(demo_engine, LAST, FIRST)
+    assert f"--to {FIRST} is before --from {LAST}" in at.error[0].value
 
 
 def test_exports_are_the_engines_csv_and_json(demo_engine: Engine) -> None:
@@ -217,10 +221,10 @@ def test_exports_are_the_engines_csv_and_json(demo_engine: Engine) -> None:
     at.run()
     assert not at.exception, at.exception
     assert [b.label for b in at.get("download_button")] == ["Backtest (CSV)", "Backtest (JSON)"]
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST)
     files = {label: (data, name) for label, data, name, _ in wb.downloads(bt)}
     data, name = files["Backtest (CSV)"]
-    assert name == "backtest-2026-10_to_2026-12-starter-growth-scale.csv"
+    assert name == f"backtest-{FIRST}_to_{LAST}-starter-growth-scale.csv"
     rows = list(csv.DictReader(io.StringIO(data)))
     assert len(rows) == len(bt.customers) * 3 * 3
     assert json.loads(files["Backtest (JSON)"][0]) == bt.to_json()
@@ -233,7 +237,7 @@ def test_customer_letter_is_the_customers_bill_under_each_plan(demo_engine: Engi
     at.selectbox(key="backtest:letter_customer").set_value("cus_acme")
     at.text_input(key="backtest:seller").set_value("Acme Billing Co").run()
     assert not at.exception, at.exception
-    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], "2026-10", "2026-12")
+    bt = engine_backtest(demo_engine, ["starter", "growth", "scale"], FIRST, LAST)
     (letter,) = [h.value for h in at.get("html") if "bt-letter'" in h.value]
     assert "Acme Billing Co" in letter and "cus_acme" in letter and "(your plan)" in letter
     for code in bt.codes:
