@@ -217,6 +217,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except backtest.BacktestError as exc:
         raise UsageError(str(exc)) from None
     _print(result.to_json())
+    return 0
 
 
 def cmd_workspace_export(args: argparse.Namespace) -> int:

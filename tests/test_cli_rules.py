@@ -64,7 +64,7 @@ def test_an_empty_json_events_file_is_unreadable(tmp, capsys, monkeypatch, conte
     assert "empty.json" in line and "empty" in line
     line = fails_here(["import", ev], capsys)
     assert "is empty" in line
-    assert store.store_version(store.make_engine()).count == 0
+    assert store.event_count(store.make_engine()) == 0
 
 
 def test_an_empty_json_lines_file_is_no_events_and_an_empty_array_is_too(tmp, capsys):
