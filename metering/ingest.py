@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from metering import store
 from metering.models import EVENT_NAME_RE
+from metering.peers import cloudevents
 from metering.values import JSON_NUMBER, NUMERIC_TEXT, parse_decimal
 
 REQUIRED = ("event_name", "customer_id", "timestamp")
@@ -562,6 +563,18 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str]:
     return fields
 
 
+def _parse_objects(records: list[tuple[int, Any]]) -> ParsedEvents:
+    """parse_records, after mapping the CloudEvents among the objects (those with
+    `specversion`) to events; their errors are reported in CloudEvents words (subject, time…)."""
+    records, unmapped, ce_lines = cloudevents.map_records(records)
+    parsed = parse_records(records)
+    if ce_lines or unmapped:
+        renamed = [RowError(e.line, *cloudevents.rename(e.field, e.reason)) if e.line in ce_lines else e
+                   for e in parsed.errors]
+        parsed.errors = sorted(renamed + [RowError(*u) for u in unmapped], key=lambda e: e.line)
+    return parsed
+
+
 def parse_jsonl(text: str) -> ParsedEvents:
     records: list[tuple[int, Any]] = []
     bad: list[RowError] = []
@@ -576,7 +589,7 @@ def parse_jsonl(text: str) -> ParsedEvents:
             bad.append(RowError(line_no, "event", f"not valid JSON: {_clip(exc, 80)}"))
     if records == [] and bad and len(bad) == sum(1 for ln in text.split("\n") if ln.strip()):
         raise UnreadableFile(f"not JSON Lines: line {bad[0].line}: {bad[0].reason}")
-    parsed = parse_records(records)
+    parsed = _parse_objects(records)
     parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)
     return parsed
 
@@ -592,10 +605,10 @@ def parse_json_array(text: str) -> ParsedEvents:
         found = _EVENTS_ARRAY.search(text)
         start = found.end() - 1 if found else start
     elif isinstance(data, dict):  # a single event object
-        return parse_records([(1 + text.count("\n", 0, start), data)])
+        return _parse_objects([(1 + text.count("\n", 0, start), data)])
     if not isinstance(data, list):
         raise UnreadableFile("a JSON file must hold an array of event objects")
-    return parse_records(zip(_element_lines(text, start, len(data)), data))
+    return _parse_objects(list(zip(_element_lines(text, start, len(data)), data)))
 
 
 _EVENTS_ARRAY = re.compile(r'^\s*\{.*?"events"\s*:\s*\[', re.DOTALL)
