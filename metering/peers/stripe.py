@@ -161,6 +161,8 @@ def _metered(c: Charge, currency: str) -> tuple[dict[str, Any] | None, str]:
 def _prices(out: Export, p: Plan, meters: dict[str, MetricCreate]) -> None:
     currency = p.currency.lower()
     recurring = {"interval": p.interval}
+    out.ok(plan_item(p.code), f"Stripe has no plan object: one price per line, lookup_key '{p.code}.<line>', "
+           f"recurring every {p.interval}")
     lines: list[tuple[str, str, Decimal]] = []
     if p.base_fee:
         lines.append(("base_fee", "Base fee", p.base_fee))
