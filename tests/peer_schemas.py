@@ -102,11 +102,13 @@ LAGO_PLAN = obj(["plan"], {"plan": obj(["name", "code", "interval", "amount_cent
     "fixed_charges": {"type": "array", "items": _LAGO_FIXED_CHARGE}, "usage_thresholds": {"type": "array"},
     "metadata": {"type": "object"},
 })})
+# The spec writes `oneOf` integer / number, which no integer passes in JSON Schema (it is both);
+# `anyOf` says what the spec means.
 LAGO_EVENT = obj(["event"], {"event": obj(["transaction_id", "external_subscription_id", "code"], {
     "transaction_id": STR, "external_subscription_id": STR, "code": STR,
-    "timestamp": {"oneOf": [INT, STR, NUM]},  # documented integer | string; fractions as in "1651240791.123"
+    "timestamp": {"anyOf": [INT, STR, NUM]},  # documented integer | string, with decimals for sub-seconds
     "precise_total_amount_cents": NSTR,
-    "properties": {"type": ["object", "null"], "additionalProperties": {"oneOf": [STR, INT, NUM]}},
+    "properties": {"type": ["object", "null"], "additionalProperties": {"anyOf": [STR, INT, NUM]}},
 })})
 
 # ------------------------------------------------------------------------------ OpenMeter
