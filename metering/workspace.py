@@ -236,6 +236,8 @@ def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, r
         workspace = parse_workspace(workspace)
     else:
         workspace = parse_workspace(workspace_json(workspace))  # re-check a hand-built one
+    if not replace:  # the merged result must hold together too (a replaced metric may break a kept plan)
+        _check_merge(export_workspace(engine), workspace_json(workspace))
     if replace:
         plan_store.clear_pricing(engine)
         for metric in metric_crud.list_metrics(engine):
@@ -251,3 +253,19 @@ def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, r
     for sub in workspace.subscriptions:
         plan_store.set_subscription(engine, customer_id=sub.customer_id, plan_code=sub.plan, start=sub.start)
     return workspace
+
+
+def _check_merge(current: dict[str, Any], incoming: dict[str, Any]) -> None:
+    """Raise WorkspaceError when the store's workspace with `incoming` merged in (same codes and
+    customers replaced) breaks a rule, before anything is written."""
+    def merged(key: str, id_field: str) -> list[dict[str, Any]]:
+        by_id = {item[id_field]: item for item in current[key]}
+        by_id.update({item[id_field]: item for item in incoming[key]})
+        return list(by_id.values())
+
+    try:
+        parse_workspace({"timezone": incoming["timezone"], "metrics": merged("metrics", "code"),
+                         "plans": merged("plans", "code"), "subscriptions": merged("subscriptions", "customer_id")})
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"merged with the workspace already here, {exc} (import with Replace, or fix it "
+                             "first)") from None

@@ -200,3 +200,21 @@ def test_openmeter_commitments_and_one_time_fees_are_refused() -> None:
     plan["phases"][0]["rateCards"][0]["billingCadence"] = None
     with pytest.raises(DefinitionsError, match="billed on another cadence than the plan"):
         om(METER, FEATURE, plan)
+
+
+def test_a_merge_that_would_break_a_kept_plan_changes_nothing(sqlite_engine) -> None:  # noqa: ANN001
+    """Merging re-checks the result: a limit metric re-imported as a plain metric (Lago has no
+    quotas) would leave a kept plan's quota on a charge metric."""
+    from metering.workspace import export_workspace, import_workspace
+
+    here = {"metrics": [{"name": "SMS", "code": "sms", "unit": "sms", "aggregation": "count",
+                         "metric_type": "limit_recurring"}],
+            "plans": [{"code": "pro", "name": "Pro", "currency": "USD", "quotas": [{"metric": "sms", "limit": 10}]}]}
+    import_workspace(sqlite_engine, here)
+    before = export_workspace(sqlite_engine)
+    incoming = lago({"billable_metric": {"name": "SMS", "code": "sms", "aggregation_type": "count_agg"}})
+    with pytest.raises(WorkspaceError, match=r"merged with the workspace already here, plans\[0\]\.quotas\[0\]\.metric"):
+        import_workspace(sqlite_engine, incoming, replace=False)
+    assert export_workspace(sqlite_engine) == before
+    import_workspace(sqlite_engine, incoming, replace=True)  # replacing is fine
+    assert export_workspace(sqlite_engine)["plans"] == []

@@ -116,9 +116,18 @@ def render_export(engine: Engine) -> None:
     summary[0].metric("Payloads", len(export.resources))
     summary[1].metric("Translate", done)
     summary[2].metric("Do not translate", lost)
-    st.markdown(f"**Compatibility with {TARGET_LABELS[target]}**")
-    st.dataframe(compatibility_frame(export), hide_index=True, width="stretch", key=KEY + "table",
-                 column_config={"In the target / why not": st.column_config.TextColumn(width="large")})
+    table = compatibility_frame(export)
+    missing = table[table["Status"].str.startswith("✗")]
+    fine = table[table["Status"].str.startswith("✓")]
+    st.markdown(f"**Compatibility with {TARGET_LABELS[target]}: does not translate ({len(missing)})**")
+    if len(missing):  # a static table wraps the reasons: they are the point of this list
+        st.table(missing.drop(columns="Status").rename(columns={"In the target / why not": "Why not"}),
+                 hide_index=True, border="horizontal")
+    else:
+        st.caption("Everything translates.")
+    with st.expander(f"Translates ({len(fine)})"):
+        st.table(fine.drop(columns="Status").rename(columns={"In the target / why not": "Becomes"}),
+                 hide_index=True, border="horizontal")
     st.download_button(f"Download {TARGET_LABELS[target]} export (JSON)", data=export_text(export),
                        file_name=f"{target}-export.json", mime="application/json", icon=":material/download:",
                        key=KEY + "download", on_click="ignore")
