@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,41 @@ def test_cloudevents_out_read_back_as_the_same_rows(events: list[tuple[Any, ...]
     parsed = ingest.parse_jsonl(cloudevent_lines(stored))
     assert not parsed.errors, parsed.errors
     assert parsed.rows() == stored
+
+
+def _reference_flat(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Lago's properties, one event at a time: the obviously-correct form of the rule."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            out.update(_reference_flat(value, f"{prefix}{key}."))
+        elif value is None:
+            continue
+        elif isinstance(value, bool):
+            out[f"{prefix}{key}"] = "true" if value else "false"
+        elif isinstance(value, list):
+            out[f"{prefix}{key}"] = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+_leaf = st.one_of(st.integers(-10**20, 10**20), st.booleans(), st.none(),
+                  st.sampled_from(["{", "[x]", "true", "null", "a\"b", "ü", "\n"]), st.text(max_size=6))
+_props = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_size=2),
+                                                     st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                      max_leaves=8)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.dictionaries(st.text(min_size=1, max_size=5), _props, max_size=4),
+                          st.integers(-10**15, 10**16)), min_size=1, max_size=8))
+def test_lago_lines_match_the_one_event_at_a_time_rule(cases: list[tuple[dict[str, Any], int]]) -> None:
+    rows = [("ev", "cus", ts, f"k{i}", ingest.canonical_json(ingest._plain(p))) for i, (p, ts) in enumerate(cases)]
+    lines = lago_event_lines(rows).splitlines()
+    assert len(lines) == len(rows)
+    for (props, ts), line in zip(cases, lines):
+        event = json.loads(line)["event"]
+        assert event["properties"] == _reference_flat(props)
+        exact = json.loads(line, parse_float=Decimal, parse_int=Decimal)["event"]["timestamp"]
+        assert exact == Decimal(ts).scaleb(-6)  # epoch seconds, exactly

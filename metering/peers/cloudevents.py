@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from metering.peers.common import join_lines, json_strings
 from metering.values import parse_decimal
 
 SPEC_VERSION = "1.0"
@@ -31,7 +35,6 @@ REQUIRED = ("id", "source", "type", "subject")
 ATTRIBUTE_OF = {"event_name": "type", "customer_id": "subject", "timestamp": "time", "idempotency_key": "id",
                 "properties": "data"}
 DEFAULT_SOURCE = "pricing-workbench"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class CloudEventError(ValueError):
@@ -135,21 +138,33 @@ def map_records(records: Iterable[tuple[int, Any]], *, default_time: str | None 
 
 def iso_time(ts_us: int) -> str:
     """UTC epoch microseconds → RFC 3339 with Z (microseconds only when there are some)."""
-    moment = _EPOCH + timedelta(microseconds=ts_us)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
+    return iso_times(np.array([ts_us]))[0].as_py()
+
+
+def iso_times(ts_us: np.ndarray) -> pa.Array:
+    """`iso_time` for a column, computed column-wise (the seconds as Arrow writes a timestamp,
+    then the microseconds when there are some)."""
+    seconds, micros = np.divmod(np.asarray(ts_us, dtype=np.int64), 1_000_000)
+    # A cast to text writes "YYYY-MM-DD HH:MM:SS" ~20x faster than strftime.
+    base = pc.replace_substring(pa.array(seconds, type=pa.timestamp("s")).cast(pa.string()), " ", "T", max_replacements=1)
+    fraction = pc.binary_join_element_wise(".", pc.utf8_lpad(pa.array(micros).cast(pa.string()), 6, "0"), "")
+    fraction = pc.if_else(pa.array(micros != 0), fraction, "")
+    return pc.binary_join_element_wise(base, fraction, "Z", "")
 
 
 def cloudevent_lines(rows: Sequence[tuple[str, str, int, str, str]], *, source: str = DEFAULT_SOURCE) -> str:
     """Stored rows (event_name, customer_id, ts_us, idempotency_key, properties JSON text) →
-    CloudEvents JSON Lines. `data` is the stored JSON text itself (exact number literals)."""
-    out = []
-    for name, customer, ts_us, key, properties in rows:
-        head = json.dumps({"specversion": SPEC_VERSION, "id": key, "source": source, "type": name,
-                           "subject": customer, "time": iso_time(ts_us), "datacontenttype": "application/json"},
-                          ensure_ascii=False, separators=(",", ":"))
-        out.append(f'{head[:-1]},"data":{properties}}}\n')
-    return "".join(out)
+    CloudEvents JSON Lines, built column-wise. `data` is the stored JSON text itself (exact
+    number literals)."""
+    if not rows:
+        return ""
+    names, customers, stamps, keys, properties = (list(col) for col in zip(*rows))
+    head = '{"specversion":"1.0","id":'
+    return join_lines(
+        head, json_strings(keys), ',"source":' + json.dumps(source, ensure_ascii=False) + ',"type":',
+        json_strings(names), ',"subject":', json_strings(customers), ',"time":"', iso_times(np.array(stamps)),
+        '","datacontenttype":"application/json","data":', pa.array(properties, type=pa.string()), "}",
+    )
 
 
 def cloudevents(batches: Iterable[Sequence[tuple[str, str, int, str, str]]], *, source: str = DEFAULT_SOURCE

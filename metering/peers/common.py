@@ -19,10 +19,16 @@ resource whose `ref` it is.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from metering.models import MetricCreate
 from metering.money import minor_units
@@ -206,3 +212,29 @@ def tiers_with_free_units(tiers: list[tuple[Decimal | None, Decimal, Decimal]], 
         return tiers
     shifted = [(None if up is None else up + free, price, flat) for up, price, flat in tiers]
     return [(free, Decimal(0), Decimal(0)), *shifted]
+
+
+# --------------------------------------------------------------------------- JSON Lines, column-wise
+
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+
+
+def json_strings(values: Sequence[str] | pa.Array) -> pa.Array:
+    """Each text as a JSON string literal (what json.dumps(ensure_ascii=False) writes), built
+    column-wise: only the values holding a quote, backslash or control character go through
+    json.dumps one by one."""
+    arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+    quoted = pc.binary_join_element_wise('"', arr, '"', "")
+    special = pc.fill_null(pc.match_substring_regex(arr, _NEEDS_ESCAPE), False)
+    if pc.any(special).as_py():
+        idx = np.flatnonzero(special.to_numpy(zero_copy_only=False))
+        escaped = [json.dumps(v, ensure_ascii=False) for v in arr.take(pa.array(idx)).to_pylist()]
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[idx] = True
+        quoted = pc.replace_with_mask(quoted, pa.array(mask), pa.array(escaped, type=pa.string()))
+    return quoted
+
+
+def join_lines(*parts: pa.Array | str) -> str:
+    """Column pieces and literal text joined row by row, one line each."""
+    return "".join(pc.binary_join_element_wise(*parts, "\n", "").to_pylist())

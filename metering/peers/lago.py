@@ -32,6 +32,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from metering.models import MetricCreate
 from metering.plans import Charge, Plan
 from metering.peers.common import (
@@ -39,7 +43,9 @@ from metering.peers.common import (
     charge_item,
     common_scope_notes,
     is_whole,
+    join_lines,
     json_number,
+    json_strings,
     metric_item,
     minor,
     num,
@@ -256,9 +262,14 @@ def _charge(out: Export, p: Plan, c: Charge, m: MetricCreate | None) -> dict[str
 # --------------------------------------------------------------------------- events out
 
 
-def _timestamp(ts_us: int) -> str:
-    """Epoch seconds as exact decimal text: 1791028800 or 1791028800.5 (no float)."""
-    return num(Decimal(ts_us).scaleb(-6))
+def _timestamps(ts_us: np.ndarray) -> pa.Array:
+    """`_timestamp` for a column: whole seconds, then the microseconds without trailing zeros."""
+    ts = np.asarray(ts_us, dtype=np.int64)
+    seconds, micros = np.divmod(np.abs(ts), 1_000_000)
+    sign = pc.if_else(pa.array(ts < 0), "-", "")
+    fraction = pc.utf8_rtrim(pc.utf8_lpad(pa.array(micros).cast(pa.string()), 6, "0"), "0")
+    fraction = pc.if_else(pa.array(micros != 0), pc.binary_join_element_wise(".", fraction, ""), "")
+    return pc.binary_join_element_wise(sign, pa.array(seconds).cast(pa.string()), fraction, "")
 
 
 def _flat(properties: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -279,20 +290,35 @@ def _flat(properties: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield name, value
 
 
+# Properties text that may hold something other than flat strings and numbers (a nested object,
+# an array, true / false / null). Only those rows are parsed and flattened one by one; a string
+# value that merely contains such text is parsed needlessly, never written wrongly.
+_MAYBE_NOT_FLAT = r"^.+\{|\[|true|false|null"
+
+
 def lago_event_lines(rows: Sequence[tuple[str, str, int, str, str]]) -> str:
     """Stored event rows (event_name, customer_id, ts_us, idempotency_key, properties JSON text)
-    → JSON Lines, each the body of Lago's `POST /api/v1/events` (`{"event": {...}}`).
+    → JSON Lines, each the body of Lago's `POST /api/v1/events` (`{"event": {...}}`), built
+    column-wise.
 
     `external_subscription_id` is the customer id (the workbench has one subscription per
     customer; create the Lago subscription with that external id). Number literals are kept
-    exactly as stored (no float)."""
-    lines = []
-    for name, customer, ts_us, key, properties in rows:
-        props = json.loads(properties, parse_float=_Literal, parse_int=_Literal)
-        body = {"transaction_id": key, "external_subscription_id": customer, "code": name,
-                "timestamp": _Literal(_timestamp(ts_us)), "properties": dict(_flat(props))}
-        lines.append(_dumps({"event": body}))
-    return "".join(line + "\n" for line in lines)
+    exactly as stored (no float); see `_flat` for the properties."""
+    if not rows:
+        return ""
+    names, customers, stamps, keys, properties = (list(col) for col in zip(*rows))
+    props = pa.array(properties, type=pa.string())
+    odd = pc.fill_null(pc.match_substring_regex(props, _MAYBE_NOT_FLAT), False)
+    if pc.any(odd).as_py():
+        idx = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+        flat = [_dumps(dict(_flat(json.loads(properties[i], parse_float=_Literal, parse_int=_Literal))))
+                for i in idx.tolist()]
+        mask = np.zeros(len(props), dtype=bool)
+        mask[idx] = True
+        props = pc.replace_with_mask(props, pa.array(mask), pa.array(flat, type=pa.string()))
+    return join_lines('{"event":{"transaction_id":', json_strings(keys), ',"external_subscription_id":',
+                      json_strings(customers), ',"code":', json_strings(names), ',"timestamp":',
+                      _timestamps(np.array(stamps)), ',"properties":', props, "}}")
 
 
 class _Literal(str):
