@@ -9,31 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from metering import store
 
 Row = tuple[str, str, int, str, str]  # event_name, customer_id, ts_us, idempotency_key, properties JSON text
 
-_PAGE = text(
-    "SELECT id, event_name, customer_id, ts_us, idempotency_key, properties FROM event"
-    " WHERE id > :after ORDER BY id LIMIT :n"
-)
+_PAGE = ("SELECT event_name, customer_id, ts_us, idempotency_key, properties, id FROM event"
+         " WHERE id > {p} ORDER BY id LIMIT {p}")
 
 
 def stored_event_batches(engine: Engine, batch_size: int = 10_000) -> Iterator[list[Row]]:
     """Every stored event in the order stored (id order), `batch_size` rows at a time.
 
-    Keyset pages (id > last id seen), each its own short query: memory holds one batch, and
-    no transaction stays open between batches."""
+    Keyset pages (id > last id seen), each its own short query on a plain DB-API cursor (as
+    `store.fetch_events` reads): memory holds one batch, and no transaction stays open between
+    batches."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    query = _PAGE.format(p="?" if store.is_sqlite(engine) else "%s")
     after = 0
     while True:
-        with engine.connect() as conn:
-            page = conn.execute(_PAGE, {"after": after, "n": batch_size}).all()
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(query, (after, batch_size))
+            page = cur.fetchall()
+        finally:
+            raw.close()
         if not page:
             return
-        after = int(page[-1][0])
-        yield [(r[1], r[2], int(r[3]), r[4], r[5]) for r in page]
+        after = int(page[-1][5])
+        yield [row[:5] for row in page]
         if len(page) < batch_size:
             return
