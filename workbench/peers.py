@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO
 
 import pandas as pd
 import streamlit as st

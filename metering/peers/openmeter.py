@@ -24,7 +24,6 @@ quantity and unit price in its rate card's metadata (OpenMeter prices a flat fee
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 from metering.models import MetricCreate
