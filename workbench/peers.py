@@ -9,9 +9,7 @@ The work is the engine's (`metering.peers`); nothing here computes a translation
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Sequence
-from typing import IO
 
 import pandas as pd
 import streamlit as st
@@ -81,16 +79,14 @@ def import_definitions(engine: Engine, source: str, files: Sequence[tuple[str, b
     return ws
 
 
-def events_export_file(engine: Engine, fmt: str, *, batch_size: int = 10_000) -> IO[bytes]:
-    """Every stored event in `fmt`, written batch by batch into a spooled file (kept in memory up
-    to 32 MB, on disk beyond): the store is never held as one list."""
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
+def events_export_file(engine: Engine, fmt: str, *, batch_size: int = 10_000) -> bytes:
+    """Every stored event in `fmt`, converted batch by batch (the store is never one list of
+    rows). The file itself is bytes: Streamlit reads a download into memory whatever it is
+    given (a spooled file is refused), so the CLI's `events export` is the way for very large
+    stores."""
     batches = stored_event_batches(engine, batch_size)
     chunks = cloudevents.cloudevents(batches) if fmt == "cloudevents" else lago.lago_events(batches)
-    for chunk in chunks:
-        out.write(chunk.encode("utf-8"))
-    out.seek(0)
-    return out
+    return b"".join(chunk.encode("utf-8") for chunk in chunks)
 
 
 # =========================================================================== Developers: export

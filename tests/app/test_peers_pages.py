@@ -126,6 +126,6 @@ def test_the_events_file_is_the_streamed_converters_output(sqlite_engine: Engine
                                                                     for i in range(12))))
     for fmt, convert in (("cloudevents", lambda b: "".join(cloudevents.cloudevents(b))),
                          ("lago", lambda b: "".join(lago.lago_events(b)))):
-        data = pw.events_export_file(sqlite_engine, fmt, batch_size=5).read().decode()
+        data = pw.events_export_file(sqlite_engine, fmt, batch_size=5).decode()
         assert data == convert(stored_event_batches(sqlite_engine, 100))
         assert len(data.splitlines()) == 12

@@ -247,7 +247,7 @@ def test_upload_csv_with_bad_rows_shows_rejected_rows(page: Page, live_server: S
     expect(page.get_by_test_id("stFileUploader").get_by_text(BAD_ROWS.name)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Rejected rows")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Rejected rows", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
 
     accepted = store.store_version(store_engine).count - before

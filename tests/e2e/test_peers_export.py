@@ -3,12 +3,16 @@ the real server: the compatibility table, the copyable payloads and the download
 the engine's (`metering.peers.export` on the server's own database), at 1024 and 1440 px; and
 the Workspace page imports the downloaded Lago document back.
 
-Screenshots: test-artifacts/e2e/d*_developers_export_*.png, d3_workspace_import_lago.png.
+The Events page's download of stored events as CloudEvents is the streamed converter's output.
+
+Screenshots: test-artifacts/e2e/d*_developers_export_*.png, d3_workspace_import_lago.png,
+d4_events_export.png.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,9 @@ except ImportError:  # pragma: no cover
 
 from sqlalchemy.engine import Engine
 
-from metering import metrics, peers
+from metering import metrics, peers, store
+from metering.peers import cloudevents
+from metering.peers.stored import stored_event_batches
 from metering.workspace import parse_workspace, workspace_from_store
 from tests.e2e.test_journeys import TIMEOUT_MS, load_demo_via_ui, nav, open_app, settle
 from tests.server import Server
@@ -136,3 +142,24 @@ def test_workspace_imports_a_lago_export_back(page: Page, live_server: Server, s
     after = workspace_from_store(store_engine)
     assert after.plans == [parse_workspace(expected).plan("starter")]
     assert sorted(m.code for m in after.metrics) == sorted(m["code"] for m in expected["metrics"])
+
+
+def test_events_page_downloads_stored_events_as_cloudevents(page: Page, live_server: Server, store_engine: Engine,
+                                                            shot: Shot, tmp_path: Path) -> None:
+    open_app(page, live_server)
+    if metrics.get_metric(store_engine, code="llm_tokens") is None:
+        load_demo_via_ui(page)
+    nav(page, "Events")
+    page.get_by_role("tab", name="Stored events").click()
+    settle(page)
+    button = page.get_by_role("button", name=re.compile(r"^Download [\d,]+ events$"))
+    expect(button).to_be_visible(timeout=TIMEOUT_MS)
+    button.evaluate("b => b.scrollIntoView({block: 'center'})")
+    shot(page, "d4_events_export")
+    with page.expect_download(timeout=120_000) as info:
+        button.click()
+    path = tmp_path / "events.jsonl"
+    info.value.save_as(path)
+    expected = "".join(cloudevents.cloudevents(stored_event_batches(store_engine)))
+    assert path.read_text(encoding="utf-8") == expected
+    assert expected.count("\n") == store.store_version(store_engine).count
