@@ -8,20 +8,24 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from metering import aggregation, backtest, billing, ingest, invoices, metrics, store
+from metering import aggregation, backtest, billing, ingest, invoices, metrics, peers, store
 from metering.engine import Events, stored_events
 from metering.engine.columns import from_us
 from metering.engine.frame import EventFrame
 from metering.models import MetricBase
+from metering.peers import cloudevents, lago
+from metering.peers.stored import stored_event_batches
 from metering.workspace import (
     Workspace,
     WorkspaceError,
     export_workspace,
     import_document,
+    import_workspace,
     load_workspace,
     read_document,
     workspace_from_store,
@@ -233,6 +237,50 @@ def cmd_workspace_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    workspace = _billing_workspace(args)
+    if args.plan is not None:
+        workspace.plan(args.plan)  # an unknown plan: one line, exit 2
+    _print(peers.export(workspace, args.to, plan=args.plan).to_json())
+    return 0
+
+
+def cmd_import_definitions(args: argparse.Namespace) -> int:
+    doc = peers.import_files(args.source, args.files)
+    if args.merge and not args.apply:
+        raise UsageError("--merge goes with --apply")
+    if not args.apply:
+        _print(doc)
+        return 0
+    ws = import_workspace(store.make_engine(), doc, replace=not args.merge)
+    _print({"metrics": len(ws.metrics), "plans": len(ws.plans), "subscriptions": len(ws.subscriptions)})
+    return 0
+
+
+EVENT_FORMATS = ("cloudevents", "lago")
+
+
+def cmd_events_export(args: argparse.Namespace) -> int:
+    """Stored events to stdout, batch by batch (never the whole store in memory)."""
+    batches = stored_event_batches(store.make_engine(), args.batch_size)
+    chunks = (cloudevents.cloudevents(batches, source=args.source) if args.format == "cloudevents"
+              else lago.lago_events(batches))
+    for chunk in chunks:
+        sys.stdout.write(chunk)
+    sys.stdout.flush()
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metering", description="Usage metering and billing, headless. Prints JSON.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -289,6 +337,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--merge", action="store_true",
                    help="add to the store's workspace, replacing the same codes and customers (default: replace it)")
     q.set_defaults(run=cmd_workspace_import)
+
+    p = sub.add_parser("export", help="the workspace's metrics and plans as another system's create payloads")
+    p.add_argument("--workspace", metavar="W", help="workspace JSON (default: the app's own setup)")
+    p.add_argument("--to", required=True, choices=peers.TARGETS)
+    p.add_argument("--plan", metavar="CODE", help="only this plan and the metrics it uses")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("import-definitions", help="Lago or OpenMeter metric and plan definitions → a workspace document")
+    p.add_argument("--from", dest="source", required=True, choices=peers.IMPORT_SOURCES)
+    p.add_argument("files", nargs="+", metavar="FILE", help="an export document or a JSON array of create payloads")
+    p.add_argument("--apply", action="store_true", help="load the definitions into the app's store (replacing its "
+                   "metrics, plans, subscriptions and timezone; events are kept) instead of printing them")
+    p.add_argument("--merge", action="store_true", help="with --apply: add to the store's pricing, replacing same codes")
+    p.set_defaults(run=cmd_import_definitions)
+
+    p = sub.add_parser("events", help="stored events (export)")
+    events_sub = p.add_subparsers(dest="events_command", metavar="ACTION", parser_class=_Parser)
+    events_sub.required = True
+    e = events_sub.add_parser("export", help="every stored event as CloudEvents or Lago event JSON Lines, streamed")
+    e.add_argument("--format", required=True, choices=EVENT_FORMATS)
+    e.add_argument("--source", default=cloudevents.DEFAULT_SOURCE, help="the CloudEvents source attribute")
+    e.add_argument("--batch-size", type=_positive, default=10_000, metavar="N", help=argparse.SUPPRESS)
+    e.set_defaults(run=cmd_events_export)
     return parser
 
 
@@ -302,6 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("metering: interrupted\n")
         return 130
+    except BrokenPipeError:  # `metering events export … | head`: the reader left, not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is quiet
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # a bug, or the database is down: still one line, no traceback
         sys.stderr.write(f"metering: error: {type(exc).__name__}: {exc}\n".replace("\n", " ").rstrip() + "\n")
         return 1

@@ -38,6 +38,7 @@ from metering.engine import keys
 from metering.engine.batch import EventBatch, shred
 from metering.engine.batch import Path as Path_
 from metering.models import EVENT_NAME_RE
+from metering.peers import cloudevents
 from metering.values import JSON_NUMBER, NUMERIC_TEXT, parse_decimal
 
 REQUIRED = ("event_name", "customer_id", "timestamp")
@@ -733,6 +734,18 @@ def _record_fields(obj: Any) -> tuple[str, str, str, str, str, dict[str, Any]]:
     return (*fields, prop)
 
 
+def _parse_objects(records: list[tuple[int, Any]]) -> ParsedEvents:
+    """parse_records, after mapping the CloudEvents among the objects (those with
+    `specversion`) to events; their errors are reported in CloudEvents words (subject, time…)."""
+    records, unmapped, ce_lines = cloudevents.map_records(records)
+    parsed = parse_records(records)
+    if ce_lines or unmapped:
+        renamed = [RowError(e.line, *cloudevents.rename(e.field, e.reason)) if e.line in ce_lines else e
+                   for e in parsed.errors]
+        parsed.errors = sorted(renamed + [RowError(*u) for u in unmapped], key=lambda e: e.line)
+    return parsed
+
+
 def parse_jsonl(text: str, *, first_line: int = 1, whole: bool = True) -> ParsedEvents:
     """JSON Lines; `first_line` numbers the text's first line. With `whole` (the text is the
     whole file), a text without one readable line is an unreadable file."""
@@ -751,7 +764,7 @@ def parse_jsonl(text: str, *, first_line: int = 1, whole: bool = True) -> Parsed
             bad.append(RowError(line_no, "properties", _TOO_DEEP))
     if whole and records == [] and bad and len(bad) == sum(1 for ln in text.split("\n") if ln.strip()):
         raise UnreadableFile(f"not JSON Lines: line {bad[0].line}: {bad[0].reason}")
-    parsed = parse_records(records)
+    parsed = _parse_objects(records)
     parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)
     return parsed
 
@@ -776,10 +789,10 @@ def parse_json_array(text: str) -> ParsedEvents:
         found = _EVENTS_ARRAY.search(text)
         start = found.end() - 1 if found else start
     elif isinstance(data, dict):  # a single event object
-        return parse_records([(1 + text.count("\n", 0, start), data)])
+        return _parse_objects([(1 + text.count("\n", 0, start), data)])
     if not isinstance(data, list):
         raise UnreadableFile("a JSON file must hold an array of event objects")
-    return parse_records(zip(_element_lines(text, start, len(data)), data))
+    return _parse_objects(list(zip(_element_lines(text, start, len(data)), data)))
 
 
 _WORKSPACE_KEYS = frozenset({"timezone", "metrics", "plans", "subscriptions"})
@@ -825,7 +838,7 @@ def _parse_json_elements(text: str) -> ParsedEvents:
             begin = match.end()
             if depth == 0:
                 break
-    parsed = parse_records(records)
+    parsed = _parse_objects(records)
     parsed.errors = sorted(parsed.errors + bad, key=lambda e: e.line)
     return parsed
 

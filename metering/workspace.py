@@ -259,6 +259,8 @@ def import_workspace(engine: Engine, workspace: Workspace | dict[str, Any], *, r
     elif not checked:  # re-check a hand-built one
         workspace = parse_workspace(workspace_json(workspace), known_metric_types=known_metric_types,
                                     known_plans=known_plans)
+    if not replace and not checked:  # a merge not checked by import_document: the merged result must hold
+        _check_merge(export_workspace(engine), workspace_json(workspace))
     if replace:
         plan_store.clear_pricing(engine)
         for metric in metric_crud.list_metrics(engine):
@@ -314,3 +316,19 @@ def _merged(stored: list[dict[str, Any]], incoming: list[dict[str, Any]], key: s
     by_key = {item[key]: item for item in stored}
     by_key.update({item[key]: item for item in incoming})
     return [by_key[k] for k in sorted(by_key)]
+
+
+def _check_merge(current: dict[str, Any], incoming: dict[str, Any]) -> None:
+    """Raise WorkspaceError when the store's workspace with `incoming` merged in (same codes and
+    customers replaced) breaks a rule, before anything is written."""
+    def merged(key: str, id_field: str) -> list[dict[str, Any]]:
+        by_id = {item[id_field]: item for item in current[key]}
+        by_id.update({item[id_field]: item for item in incoming[key]})
+        return list(by_id.values())
+
+    try:
+        parse_workspace({"timezone": incoming["timezone"], "metrics": merged("metrics", "code"),
+                         "plans": merged("plans", "code"), "subscriptions": merged("subscriptions", "customer_id")})
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"merged with the workspace already here, {exc} (import with Replace, or fix it "
+                             "first)") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import events, state
+from workbench import events, peers, state
 
 st.title("Events")
 engine = state.engine()
@@ -15,5 +15,6 @@ with simulator:
     events.render_simulator(engine)
 with stored:
     events.render_browser(engine)
+    peers.render_events_export(engine)
     st.subheader("Imports")
     events.render_imports(engine)

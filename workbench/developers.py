@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from metering import api, apikeys, metrics, snippets
 from metering.metrics import TEMPLATES
 from metering.models import MetricBase, MetricCreate
+from workbench import peers as peers_ui
 
 KEY_PLAIN = "api:key_plain"  # shared with the editor's snippet panel
 CONFIRM_ROTATE = "developers:confirm_rotate"
@@ -24,7 +25,8 @@ METRIC = "developers:metric"
 DEFAULT_BASE_URL = "http://localhost:8501"
 
 ENDPOINTS = [
-    ("POST", "/api/v1/events", "One event object, or {\"events\": [...]} with up to 1,000 (one transaction)", "yes"),
+    ("POST", "/api/v1/events", "One event object, or {\"events\": [...]} with up to 1,000 (one transaction); "
+     "CloudEvents as application/cloudevents+json or application/cloudevents-batch+json", "yes"),
     ("GET", "/api/v1/metrics", "Every billable metric", "yes"),
     ("GET", "/api/v1/metrics/{code}", "One metric (404 if unknown)", "yes"),
     ("GET", "/api/v1/usage?metric=&customer_id=&from=&to=", "A metric's aggregate over [from, to), with its groups", "yes"),
@@ -198,5 +200,6 @@ def render(engine: Engine) -> None:
     render_key(engine)
     render_snippets(engine, base_url)
     render_errors()
+    peers_ui.render_export(engine)
 
 

@@ -32,6 +32,7 @@ from metering.demo import DemoSummary
 from metering.importing import Progress
 from metering.preview import fmt, plural
 from metering.workspace import Workspace, WorkspaceError, export_workspace, import_document, parse_workspace
+from workbench import peers as peers_ui
 from workbench import state
 from workbench.editor import md
 
@@ -272,6 +273,11 @@ def _import_section(engine: Engine) -> None:
             st.rerun()
 
 
+def _imported(message: str) -> None:
+    _after_change()
+    st.session_state[FLASH] = message
+
+
 def _timezone_section(engine: Engine, now: Counts) -> None:
     with st.container(border=True):
         st.subheader("Timezone", anchor=False)
@@ -309,6 +315,7 @@ def render(engine: Engine) -> None:
         _timezone_section(engine, now)
     with right:
         _import_section(engine)
+        peers_ui.render_import(engine, after_import=_imported)
         _reset_section()
     if not now.empty:
         row = st.container(horizontal=True)

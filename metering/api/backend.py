@@ -25,6 +25,7 @@ from metering.api.intake import (
     _RISKY_ESCAPE,
     _events_of,
     _exact_decode,
+    cloudevent_rows,
     fast_rows,
     refuse_future,
     validate_events,
@@ -82,12 +83,18 @@ class Backend:
 
     # ---- events
 
-    def ingest(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        risky = b"\\u" in body and _RISKY_ESCAPE.search(body) is not None
+    def ingest(self, body: bytes, cloudevents: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Store a body of events; `cloudevents` ("single" / "batch") when it is CloudEvents JSON."""
         rows: list[store.EventRow] | None = None
         indexes: list[int] | None = None  # None: rows are the request's events 0, 1, …
         errors: list[dict[str, Any]] = []
-        if not risky:
+        if cloudevents is not None:  # mapped to events, then validated like them
+            received = datetime.now(timezone.utc).isoformat()
+            rows, errors, single = cloudevent_rows(body, batch=cloudevents == "batch", received=received)
+            risky = False
+        else:
+            risky = b"\\u" in body and _RISKY_ESCAPE.search(body) is not None
+        if rows is None and not risky:
             fast = fast_rows(body)
             if fast is not None:
                 rows, single = fast

@@ -16,6 +16,7 @@ import pandas as pd
 
 from metering import ingest, store
 from metering.models import EVENT_NAME_RE
+from metering.peers import cloudevents
 from metering.api.limits import (
     MAX_BATCH,
     MAX_FUTURE_S,
@@ -388,3 +389,47 @@ def refuse_future(
         else:
             kept.append(row)
     return kept, sorted(errors + late, key=lambda e: e["index"])
+
+
+# --------------------------------------------------------------------------- CloudEvents
+
+CLOUDEVENTS_TYPES = {"application/cloudevents+json": "single", "application/cloudevents-batch+json": "batch"}
+
+
+def cloudevents_kind(content_type: str | None) -> str | None:
+    """"single" / "batch" for the CloudEvents JSON media types, None for anything else (which
+    is read as the workbench's own event format, as before)."""
+    if not content_type:
+        return None
+    return CLOUDEVENTS_TYPES.get(content_type.split(";")[0].strip().lower())
+
+
+def cloudevent_rows(body: bytes, *, batch: bool, received: str) -> tuple[list[store.EventRow], list[dict[str, Any]], bool]:
+    """(rows, errors, single) for a CloudEvents body: each CloudEvent is mapped to an event
+    (`cloudevents.to_event`; no `time` = `received`, as OpenMeter does), then validated like any
+    event; errors keep the CloudEvent's index and are named in CloudEvents words."""
+    data = _exact_decode(body)
+    if batch:
+        if not isinstance(data, list):
+            raise ApiError(422, "invalid_shape", "application/cloudevents-batch+json is a JSON array of CloudEvents")
+        if len(data) > MAX_BATCH:
+            raise ApiError(422, "too_many_events", f"a batch holds at most {MAX_BATCH:,} events; this one has {len(data):,}: split it")
+        items = data
+    else:
+        if not isinstance(data, dict):
+            raise ApiError(422, "invalid_shape", "application/cloudevents+json is one CloudEvent object "
+                           "(send several as a JSON array with application/cloudevents-batch+json)")
+        items = [data]
+    mapped: list[tuple[int, dict[str, Any]]] = []
+    errors: list[dict[str, Any]] = []
+    for index, obj in enumerate(items):
+        try:
+            mapped.append((index, cloudevents.to_event(obj, default_time=received)))
+        except cloudevents.CloudEventError as exc:
+            errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+    good, bad = validate_events([event for _, event in mapped], risky=True)
+    for err in bad:
+        field, reason = cloudevents.rename(err["field"], err["reason"])
+        errors.append({"index": mapped[err["index"]][0], "field": field, "reason": reason})
+    errors.sort(key=lambda e: e["index"])
+    return [row for _, row in good], errors, not batch

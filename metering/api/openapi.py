@@ -50,6 +50,28 @@ def openapi_document() -> dict[str, Any]:
                            "description": "JSON object, nested allowed; null or absent = {}"},
         },
     }
+    # A CloudEvent as this API reads it (contract §9): anything this schema refuses, the API
+    # refuses too (422), so a fuzzer's invalid data is always rejected.
+    text_attr = {"type": "string", "pattern": r"\S"}
+    cloud_event = {
+        "type": "object",
+        "description": "A CloudEvents 1.0 event (OpenMeter's format): type → event_name, subject → customer_id, "
+                       "time → timestamp (absent: the time of receipt), id → idempotency_key, data → properties. "
+                       "Extension attributes are rejected (put custom values under data).",
+        "required": ["specversion", "id", "source", "type", "subject"],
+        "additionalProperties": False,
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": text_attr,
+            "source": text_attr,
+            "type": {**text_attr, "example": "llm.tokens"},
+            "subject": {**text_attr, "example": "cus_001"},
+            "time": {"type": ["string", "null"], "example": "2026-10-03T12:00:00Z"},
+            "datacontenttype": {"type": ["string", "null"]},
+            "dataschema": {"type": ["string", "null"]},
+            "data": {"type": ["object", "null"], "additionalProperties": True, "example": {"tokens": 1250}},
+        },
+    }
     auth_error = _error_response("No API key, or not the workspace's key", ("unauthorized", "invalid API key"))
     bad_params = _error_response("Parameters that cannot be used", ("invalid_parameter", "metric is required"))
     not_found = _error_response("No such metric", ("not_found", "no metric with code 'x'"))
@@ -87,6 +109,14 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The workspace API key (mtr_…)"}},
             "schemas": {
                 "Event": event,
+                "CloudEvent": cloud_event,
+                "CloudEventBatch": {
+                    "type": "array",
+                    "maxItems": MAX_BATCH,
+                    "items": {},
+                    "description": f"Up to {MAX_BATCH:,} CloudEvents, stored in one transaction; each item is checked like a "
+                                   "CloudEvent, bad items are reported in errors by index and the others are stored.",
+                },
                 "EventBatch": {
                     "type": "object",
                     "required": ["events"],
@@ -159,13 +189,17 @@ def openapi_document() -> dict[str, Any]:
             f"{PREFIX}/events": {
                 "post": {
                     "operationId": "sendEvents",
-                    "summary": f"Send one event, or a batch of up to {MAX_BATCH:,}",
+                    "summary": f"Send one event, or a batch of up to {MAX_BATCH:,} (also as CloudEvents)",
                     "description": f"Body limit {MAX_BODY_BYTES:,} bytes. Idempotent: a repeated key counts as a duplicate.",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"oneOf": [
-                            {"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/EventBatch"},
-                        ]}}},
+                        "content": {
+                            "application/json": {"schema": {"oneOf": [
+                                {"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/EventBatch"},
+                            ]}},
+                            "application/cloudevents+json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}},
+                            "application/cloudevents-batch+json": {"schema": {"$ref": "#/components/schemas/CloudEventBatch"}},
+                        },
                     },
                     "responses": {
                         "200": {"description": "Stored (counts and the rejected events of a batch)",

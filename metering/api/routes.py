@@ -30,6 +30,7 @@ from metering.api.params import (
     _metric_or_none,
     parse_time_param,
 )
+from metering.api.intake import cloudevents_kind
 from metering.api.openapi import openapi_document
 
 
@@ -96,7 +97,8 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
     async def post_events(request: Request) -> Response:
         b = await authorize(request)
         body = await _read_body(request)
-        status, payload = await to_thread.run_sync(b.ingest, body, limiter=b.ingest_limiter())
+        kind = cloudevents_kind(request.headers.get("content-type"))  # CloudEvents are mapped before validation
+        status, payload = await to_thread.run_sync(b.ingest, body, kind, limiter=b.ingest_limiter())
         return JSONResponse(payload, status)
 
     async def get_metrics(request: Request) -> Response:
