@@ -139,12 +139,11 @@ def loadavg() -> float | None:
 
 
 def stored_events(database_url: str) -> int:
-    from sqlalchemy import create_engine, text
+    from metering import store
 
-    engine = create_engine(database_url)
+    engine = store.make_engine(database_url)
     try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM event")).scalar_one())
+        return store.event_count(engine)
     finally:
         engine.dispose()
 

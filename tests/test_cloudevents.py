@@ -13,7 +13,6 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -34,9 +33,7 @@ CE = {"specversion": "1.0", "id": "evt-1", "source": "checkout", "type": "llm.to
 
 
 def rows(engine: Engine) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT event_name, customer_id, ts_us, idempotency_key, properties FROM event ORDER BY id"))]
+    return [row[1:] for row in store.event_rows(engine)]
 
 
 # ------------------------------------------------------------------------------ mapping

@@ -16,7 +16,6 @@ from decimal import Decimal
 
 import pytest
 import requests
-from sqlalchemy import text
 
 from metering import metrics, snippets, store
 from metering.models import MetricPublic
@@ -56,8 +55,7 @@ def group_value(result: dict, model: str) -> Decimal:
 def stored_events(server: Server) -> list[tuple]:
     engine = store.make_engine(server.database_url)
     try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text("SELECT customer_id, ts_us, properties FROM event ORDER BY id"))]
+        return [(r[2], r[3], r[5]) for r in store.event_rows(engine)]  # customer, ts, properties in store order
     finally:
         engine.dispose()
 
@@ -131,8 +129,7 @@ def test_the_same_snippet_run_twice_stores_two_events(server: Server, metric: Me
 def stored_keys(server: Server) -> list[tuple]:
     engine = store.make_engine(server.database_url)
     try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text("SELECT idempotency_key FROM event"))]
+        return [(r[4],) for r in store.event_rows(engine)]
     finally:
         engine.dispose()
 

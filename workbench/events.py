@@ -470,15 +470,13 @@ def delete_event(engine: Engine, idempotency_key: str) -> bool:
 
 def event_by_key(engine: Engine, idempotency_key: str) -> dict[str, Any] | None:
     """One stored event as the API takes it (timestamp in UTC), with its import, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT event_name, customer_id, ts_us, idempotency_key, properties, import_id FROM event"
-            " WHERE idempotency_key = :k"), {"k": idempotency_key}).first()
-    if row is None:
+    found = stored_events(engine).find_event(idempotency_key)
+    if found is None:
         return None
-    stamp = format_ts(pd.Series([row[2]])).iloc[0].removesuffix(" UTC").replace(" ", "T") + "Z"
-    return {"event_name": row[0], "customer_id": row[1], "timestamp": stamp, "idempotency_key": row[3],
-            "properties": json.loads(row[4]), "import": row[5]}
+    stamp = format_ts(pd.Series([found["ts_us"]])).iloc[0].removesuffix(" UTC").replace(" ", "T") + "Z"
+    return {"event_name": found["event_name"], "customer_id": found["customer_id"], "timestamp": stamp,
+            "idempotency_key": found["idempotency_key"], "properties": json.loads(found["properties"]),
+            "import": found["import_id"]}
 
 
 # =========================================================================== rendering: upload

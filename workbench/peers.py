@@ -189,7 +189,7 @@ def render_import(engine: Engine, *, after_import: Callable[[str], None]) -> Non
 
 
 def render_events_export(engine: Engine) -> None:
-    count = store.store_version(engine).count
+    count = store.event_count(engine)
     row = st.container(horizontal=True, vertical_alignment="bottom")
     fmt = row.selectbox("Export stored events as", list(EVENT_FORMATS), format_func=EVENT_FORMATS.get,
                         key=EVENTS_KEY + "format", width=300)

@@ -29,6 +29,7 @@ from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
 from metering.engine.batch import EventBatch, derive_text, path_column_name, resolve
@@ -352,6 +353,31 @@ class EventFrame:
                     "properties": props.slice(lo, hi - lo),
                     "import_id": self.imports[rows],
                 })
+
+    def find_event(self, key: str) -> dict[str, Any] | None:
+        from metering.engine.keys import key_ids
+
+        k1, k2 = key_ids(pa.array([key], type=pa.string()))
+        for part in self.parts:
+            if part.batch is not None:
+                hits = np.flatnonzero(pc.equal(part.batch.key_text(), key).to_numpy(zero_copy_only=False))
+            else:
+                assert part.segment is not None and self.files is not None
+                cols = self.files.read_columns(part.segment.name)
+                if not cols.keys.contains(k1, k2)[0]:
+                    continue
+                hits = np.flatnonzero((cols.k1 == k1[0]) & (cols.k2 == k2[0]))
+            if len(hits):
+                row = part.start + int(hits[0])
+                return {
+                    "event_name": self.event_names.values[self.event_names.codes[row]],
+                    "customer_id": self.customers.values[self.customers.codes[row]],
+                    "ts_us": int(self.ts_us[row]),
+                    "idempotency_key": key,
+                    "properties": self.properties_at(np.array([row]))[0],
+                    "import_id": None if self.imports[row] < 0 else int(self.imports[row]),
+                }
+        return None
 
     def part_at(self, row: int) -> Part:
         starts = [p.start for p in self.parts]

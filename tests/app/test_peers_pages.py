@@ -112,7 +112,7 @@ def test_workspace_refuses_definitions_it_cannot_reproduce(app_engine: Engine) -
 def test_events_page_offers_the_export_of_stored_events(demo_engine: Engine) -> None:
     at = page("events")
     assert not at.exception, at.exception
-    count = store.store_version(demo_engine).count
+    count = store.event_count(demo_engine)
     assert at.selectbox(key=pw.EVENTS_KEY + "format").value == "cloudevents"
     labels = [b.proto.label for b in at.get("download_button")]
     assert f"Download {count:,} events" in labels

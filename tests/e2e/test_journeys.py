@@ -38,7 +38,6 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     pytest.skip("the playwright package is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, demo, ingest, invoices, metrics, preview, snippets, store
@@ -137,9 +136,8 @@ def template_metric(engine: Engine, key: str = "llm_tokens") -> MetricCreate:
 
 
 def event_count(engine: Engine, **where: str) -> int:
-    clauses = " AND ".join(f"{k} = :{k}" for k in where) or "1 = 1"
-    with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM event WHERE {clauses}"), where).scalar_one())
+    fields = {"event_name": 1, "customer_id": 2}
+    return sum(all(row[fields[k]] == v for k, v in where.items()) for row in store.event_rows(engine))
 
 
 # =========================================================================== (a) demo → metric → invoice
@@ -342,10 +340,8 @@ def test_snippets_shown_are_the_engines_and_they_work(page: Page, live_server: S
         assert answer.get("accepted") == 1, (language, answer)
         time.sleep(1.05)  # the next run is stamped a second later: a new event, not a duplicate
     assert event_count(store_engine, event_name="llm.tokens", customer_id="cus_001") == before + len(languages)
-    with store_engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT ts_us, properties FROM event WHERE event_name = 'llm.tokens' AND customer_id = 'cus_001' "
-            "ORDER BY id DESC LIMIT :n"), {"n": len(languages)}).all()
+    mine = [(r[3], r[5]) for r in store.event_rows(store_engine) if r[1] == "llm.tokens" and r[2] == "cus_001"]
+    rows = mine[::-1][:len(languages)]  # the newest stored
     for ts_us, properties in rows:
         stamped = datetime.fromtimestamp(ts_us / 1_000_000, UTC)
         assert started - timedelta(seconds=2) <= stamped <= datetime.now(UTC) + timedelta(seconds=2)

@@ -162,4 +162,4 @@ def test_events_page_downloads_stored_events_as_cloudevents(page: Page, live_ser
     info.value.save_as(path)
     expected = "".join(cloudevents.cloudevents(stored_event_batches(store_engine)))
     assert path.read_text(encoding="utf-8") == expected
-    assert expected.count("\n") == store.store_version(store_engine).count
+    assert expected.count("\n") == store.event_count(store_engine)
