@@ -23,6 +23,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from metering import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from metering import plan_store  # noqa: F401
 from metering import apikeys  # noqa: F401
+from metering import audit  # noqa: F401
 from metering.models import ImportBatch
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
