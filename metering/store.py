@@ -22,7 +22,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from metering import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from metering import plan_store  # noqa: F401
-from metering import apikeys  # noqa: F401
+from metering import apikeys
 from metering import audit  # noqa: F401
 from metering.models import ImportBatch
 
@@ -70,6 +70,7 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    apikeys.upgrade_schema(engine)  # stores made before keys had names
     init_state(engine)
     return engine
 
