@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from metering import metrics
-from workbench import editor, state
+from workbench import auth, editor, state
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 engine = state.engine()
 editor.ensure_loaded(engine)

@@ -6,9 +6,12 @@ import numpy as np
 import streamlit as st
 
 from metering import aggregation, metrics, plan_store, preview
+from metering.access import Action
 from metering.models import MetricPublic
-from workbench import editor, state
+from workbench import auth, editor, state
 from workbench.editor import md
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 DELETE_KEY = "metrics:delete"
 COLUMNS = [2.2, 2.0, 1.4, 1.8, 0.9, 1.4, 0.45, 0.45]
@@ -54,9 +57,11 @@ def confirm_delete(code: str) -> None:
         confirmed = st.checkbox(f"I understand that {len(plans)} plan(s) use this metric", key="metrics:delete_ack")
     left, right = st.columns(2)
     if left.button("Delete metric", key="metrics:delete_yes", type="primary", icon=":material/delete:",
-                   disabled=not confirmed, width="stretch"):
+                   disabled=not confirmed or not auth.can(Action.edit_metrics), width="stretch") \
+            and auth.allowed(Action.edit_metrics, audit_action="metric.delete", target=code):
         plan_store.remove_metric_from_plans(engine, code=code)
         metrics.delete_metric(engine, code=code)
+        auth.record("metric.delete", target=code, detail=f"{metric.name}; removed from plans: {', '.join(plans) or 'none'}")
         if state_editing_this(code):
             editor.start_new()
         st.session_state["metrics:flash"] = f"Deleted {metric.name} ({code})."
@@ -91,8 +96,8 @@ def _row(metric: MetricPublic, result: aggregation.AggregateResult) -> None:
     if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {metric.name}"):
         editor.start_edit(metric.code)
         st.switch_page("pages/editor.py")
-    cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {metric.name}",
-                   on_click=_ask_delete, args=(metric.code,))
+    cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {md(metric.name)}",
+                   on_click=_ask_delete, args=(metric.code,), disabled=not auth.can(Action.edit_metrics))
 
 
 engine = state.engine()

@@ -170,8 +170,8 @@ def confirm_revoke(engine: Engine, key: apikeys.KeyInfo) -> None:
     st.markdown("Revoke this key? Code that sends it gets 401 from then on. Other keys keep working.")
     st.text(f"{key.name}  {key.masked}")
     left, right = st.columns(2)
-    if left.button("Revoke now", key="developers:revoke_yes", type="primary", icon=":material/key_off:", width="stretch"):
-        revoke_key(engine, key.id)
+    if left.button("Revoke now", key="developers:revoke_yes", type="primary", icon=":material/key_off:",
+                   width="stretch", disabled=not auth.can(Action.manage_api_keys)) and revoke_key(engine, key.id):
         _close_revoke()
         st.rerun()
     if right.button("Cancel", key="developers:revoke_no", width="stretch"):

@@ -23,8 +23,9 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import metrics, preview
+from metering.access import Action
 from metering.models import NEEDS_VALUE, Aggregation, MetricType
-from workbench import charts, state
+from workbench import auth, charts, state
 
 K = "editor:"
 FIELDS = ("name", "slug", "description", "unit", "metric_type", "event_name", "aggregation",
@@ -435,7 +436,9 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
 
     row = st.container(horizontal=True)
     label = "Save changes" if editing() else "Create metric"
-    row.button(label, key="editor:save", type="primary", icon=":material/save:", on_click=request_save)
+    may = auth.can(Action.edit_metrics)
+    row.button(label, key="editor:save", type="primary", icon=":material/save:", on_click=request_save, disabled=not may,
+               help=None if may else "Saving metrics needs the editor role.")
     if row.button("Cancel", key="editor:cancel"):
         ss.pop(_k("loaded"), None)
         st.switch_page("pages/metrics.py")
@@ -446,6 +449,9 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
         st.error(f"Not saved. Fix these first:\n{reasons}", icon=":material/block:")
         return
     data = draft()
+    action = "metric.update" if editing() else "metric.create"
+    if not auth.allowed(Action.edit_metrics, audit_action=action, target=editing() or data["code"]):
+        return
     try:
         if editing():
             saved = metrics.update_metric(engine, code=editing(), data=data)
@@ -454,6 +460,7 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
     except metrics.InvalidMetric as exc:  # a race: the code was taken meanwhile
         st.error("Not saved: " + "; ".join(f"{k}: {md(v)}" for k, v in exc.errors.items()), icon=":material/block:")
         return
+    auth.record(action, target=saved.code, detail=f"{saved.name}: {saved.aggregation.value} of {saved.event_name}")
     ss["metrics:flash"] = f"Saved {saved.name} ({saved.code})."
     ss["editor:code"] = None
     ss.pop(_k("loaded"), None)
@@ -529,9 +536,14 @@ def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
     ss[_k("test_seed")] = seed
 
     def send() -> None:
+        if not auth.allowed(Action.send_test_events, audit_action="events.test", target=metric.event_name):
+            return
         text = ss.get(_w("test_event"), ss[_k("test_event")])
         outcome = preview.send_test_event(engine, metric, text, get_frame=state.frame,
                                           window_key=ss.get(_k("window"), "all"))
+        if outcome.error is None:
+            auth.record("events.test", target=metric.event_name,
+                        detail="stored 1 event" if outcome.accepted else "already stored (duplicate)")
         ss[_k("test_outcome")] = outcome
         recheck_store()
         if outcome.error is None:
@@ -550,7 +562,8 @@ def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
         if outcome is not None and outcome.error:
             field_error(outcome.error)
         row = st.container(horizontal=True)
-        row.button("Send test event", key="editor:test_send", type="primary", icon=":material/send:", on_click=send)
+        row.button("Send test event", key="editor:test_send", type="primary", icon=":material/send:", on_click=send,
+                   disabled=not auth.can(Action.send_test_events))
         row.button("Reset to example", key="editor:test_reset", on_click=reset)
         if outcome is not None and outcome.error is None:
             stored = "Stored 1 event." if outcome.accepted else "Already stored (same idempotency key): nothing added."

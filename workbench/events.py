@@ -7,7 +7,6 @@ the list of imports. The `render_*` functions below draw the page's sections.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -20,12 +19,13 @@ import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from metering import importing, metrics, simulate, store
+from metering import csvsafe, importing, metrics, simulate, store
+from metering.access import Action
 from metering.frame import to_us
 from metering.ingest import UnreadableFile
 from metering.importing import Progress
 from metering.models import Aggregation, MetricPublic
-from workbench import charts, state
+from workbench import auth, charts, state
 
 KEY = "events:"  # prefix of this page's session-state keys
 UPLOAD_RESULTS = KEY + "upload_results"
@@ -96,9 +96,8 @@ def rejected_table(outcomes: Sequence[FileOutcome]) -> pd.DataFrame:
 
 
 def rejected_csv(outcomes: Sequence[FileOutcome]) -> bytes:
-    buffer = io.StringIO()
-    rejected_table(outcomes).to_csv(buffer, index=False)
-    return buffer.getvalue().encode("utf-8")
+    # File names and reasons quote the file's own text: written spreadsheet-safe.
+    return csvsafe.frame_to_csv(rejected_table(outcomes)).encode("utf-8")
 
 
 # =========================================================================== simulation plans
@@ -502,6 +501,18 @@ def run_uploads(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[File
     return outcomes
 
 
+def import_files(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[FileOutcome] | None:
+    """The Import button's handler: checks the role, imports, records each file in the audit log."""
+    if not auth.allowed(Action.import_events, audit_action="events.import", target=", ".join(n for n, _ in files)):
+        return None
+    outcomes = run_uploads(engine, files)
+    for o in outcomes:
+        auth.record("events.import", target=o.file, detail=(
+            f"unreadable: {o.unreadable}" if o.unreadable else
+            f"import #{o.import_id}: {o.accepted:,} accepted, {o.duplicates:,} duplicates, {o.rejected:,} rejected"))
+    return outcomes
+
+
 def upload_outcomes() -> list[FileOutcome]:
     return [FileOutcome(**d) for d in st.session_state.get(UPLOAD_RESULTS, [])]
 
@@ -513,11 +524,14 @@ def render_upload(engine: Engine) -> None:
         "importing the same events again adds nothing."
     )
     round_ = st.session_state.setdefault(UPLOAD_ROUND, 0)
+    may = auth.can(Action.import_events)
     uploaded = st.file_uploader(
-        "Event files", type=FILE_TYPES, accept_multiple_files=True, key=f"{KEY}uploader:{round_}"
+        "Event files", type=FILE_TYPES, accept_multiple_files=True, key=f"{KEY}uploader:{round_}", disabled=not may,
+        help=None if may else "Importing events needs the editor role.",
     )
-    if st.button("Import", type="primary", disabled=not uploaded, key=KEY + "import"):
-        run_uploads(engine, [(f.name, f.getvalue()) for f in uploaded or []])
+    if st.button("Import", type="primary", disabled=not uploaded or not may, key=KEY + "import"):
+        if import_files(engine, [(f.name, f.getvalue()) for f in uploaded or []]) is None:
+            return
         st.session_state[UPLOAD_ROUND] = round_ + 1  # a fresh uploader: the same click imports once
         st.rerun()
     render_upload_results(upload_outcomes())
@@ -671,7 +685,9 @@ def render_simulator(engine: Engine) -> None:
                    f"{specs[0].end - timedelta(days=1):%Y-%m-%d} (UTC).")
     buttons = st.container(horizontal=True)
     preview = buttons.button("Preview sample", disabled=not specs, key=_sim_key("preview"), icon=":material/visibility:")
-    insert = buttons.button("Insert", type="primary", disabled=not specs, key=_sim_key("insert"), icon=":material/database_upload:")
+    may = auth.can(Action.simulate)
+    insert = buttons.button("Insert", type="primary", disabled=not specs or not may, key=_sim_key("insert"),
+                            icon=":material/database_upload:", help=None if may else "Inserting events needs the editor role.")
     if preview and specs:
         frames = [simulate.simulate(s) for s in specs]
         st.session_state[SIM_PREVIEW] = {
@@ -691,11 +707,13 @@ def render_simulator(engine: Engine) -> None:
         )
 
 
-def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult:
+def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult | None:
+    source = simulation_source(specs)
+    if not auth.allowed(Action.simulate, audit_action="events.simulate", target=source):
+        return None
     bar = st.progress(0.0, text="Simulating…")
     frames = [simulate.simulate(s) for s in specs]
     bar.progress(0.0, text=f"Validating {sum(len(f) for f in frames):,} events…")
-    source = simulation_source(specs)
     result = importing.import_frames(
         engine, frames, source=source, on_progress=lambda p: _progress_reporter(bar)("simulation", p)
     )
@@ -703,6 +721,8 @@ def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) 
     st.session_state[SIM_RESULT] = {
         "accepted": result.accepted, "duplicates": result.duplicates, "import_id": result.import_id, "source": source,
     }
+    auth.record("events.simulate", target=source,
+                detail=f"import #{result.import_id}: {result.accepted:,} accepted, {result.duplicates:,} duplicates")
     return result
 
 
@@ -805,7 +825,8 @@ def render_imports(engine: Engine) -> None:
     labels = {int(r.id): f"#{r.id} · {r.source} · {r.accepted:,} events" for r in imports.itertuples()}
     row = st.container(horizontal=True, vertical_alignment="bottom")
     chosen = row.selectbox("Import", list(labels), format_func=labels.get, key=KEY + "delete_choice", width=520)
-    if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:"):
+    if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:",
+                  disabled=not auth.can(Action.delete_events)):
         st.session_state[CONFIRM_DELETE] = int(chosen)
     pending = st.session_state.get(CONFIRM_DELETE)
     if pending is not None:
@@ -829,8 +850,11 @@ def _confirm_delete(engine: Engine, import_id: int, source: str, accepted: int) 
     if left.button("Cancel", key=KEY + "delete_cancel"):
         _dismiss_delete()
         st.rerun()
-    if right.button("Delete", type="primary", key=KEY + "delete_confirm", icon=":material/delete:"):
+    if right.button("Delete", type="primary", key=KEY + "delete_confirm", icon=":material/delete:",
+                    disabled=not auth.can(Action.delete_events)) \
+            and auth.allowed(Action.delete_events, audit_action="events.delete_import", target=f"#{import_id} {source}"):
         deleted = delete_import(engine, import_id)
+        auth.record("events.delete_import", target=f"#{import_id} {source}", detail=f"{deleted:,} events deleted")
         _dismiss_delete()
         st.session_state[DELETED] = f"Deleted {deleted:,} events of import #{import_id}."
         st.rerun()

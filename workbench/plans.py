@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, metrics, plan_store, usage_series
+from metering.access import Action
 from metering.frame import EventFrame
 from metering.models import MetricPublic, MetricType
 from metering.money import currencies, format_money, round_money, to_decimal
@@ -44,7 +45,7 @@ from metering.periods import parse_subscription_start
 from metering.plans import CHARGE_METRIC_TYPES, CHARGE_MODELS, INTERVALS, LIMIT_METRIC_TYPES, Charge, Plan, plan_errors
 from metering.preview import fmt, plural
 from metering.pricing import price_charge
-from workbench import state
+from workbench import auth, state
 from workbench.editor import field_error, md
 from workbench.invoices import ordered_plans
 
@@ -692,7 +693,9 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) 
             ss[K + "save_now"] = True
 
         row = st.container(horizontal=True)
-        row.button("Save plan", key=K + "save", type="primary", icon=":material/save:", on_click=request_save)
+        may = auth.can(Action.edit_plans)
+        row.button("Save plan", key=K + "save", type="primary", icon=":material/save:", on_click=request_save,
+                   disabled=not may, help=None if may else "Saving plans needs the editor role.")
         row.button("Cancel", key=K + "cancel", on_click=close_editor)
         if not ss.pop(K + "save_now", False):
             return
@@ -700,7 +703,13 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) 
             reasons = "\n".join(f"- **{md(label_of(k, names))}**: {md(v)}" for k, v in all_errors.items())
             st.error(f"Not saved. Fix these first:\n{reasons}", icon=":material/block:")
             return
+        if not auth.allowed(Action.edit_plans, audit_action="plan.save", target=data["code"]):
+            return
         plan = plan_store.save_plan(engine, plan=data)
+        auth.record("plan.save", target=plan.code, detail=(
+            f"{plan.name}: {plan.currency} {plan.interval}, base fee {plan.base_fee}, "
+            f"{plural(len(plan.charges), 'charge')}, {plural(len(plan.quotas), 'quota')}, "
+            f"{plural(len(plan.fixed_charges), 'fixed charge')}" + ("" if not editing else " (changed)")))
         ss[FLASH] = f"Saved plan {plan.name} ({plan.code})."
         close_editor()
         st.rerun()
@@ -730,11 +739,15 @@ def confirm_delete(engine: Engine, code: str) -> None:
     else:
         st.markdown("No customer is subscribed to it.")
     left, right = st.columns(2)
+    may = auth.can(Action.edit_plans) and auth.can(Action.edit_subscriptions)
     if left.button("Delete plan", key=K + "delete_yes", type="primary", icon=":material/delete:",
-                   disabled=not confirmed, width="stretch"):
+                   disabled=not confirmed or not may, width="stretch") \
+            and auth.allowed(Action.edit_plans, audit_action="plan.delete", target=code) \
+            and (not subs or auth.allowed(Action.edit_subscriptions, audit_action="plan.delete", target=code)):
         for cid in subs:
             plan_store.delete_subscription(engine, customer_id=cid)
         plan_store.delete_plan(engine, code=code)
+        auth.record("plan.delete", target=code, detail=f"{plan.name}; subscriptions deleted: {len(subs)}")
         if _ss().get(EDITING) == code:
             close_editor()
         _ss().pop(SUBS_TABLE, None)
@@ -782,8 +795,9 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
             cols[5].markdown(fmt(sum(1 for s in subs if s.plan == plan.code)))
             cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {plan.name}",
                            on_click=open_editor, args=(plan.code, engine))
-            cols[7].button("", key=f"{K}del:{plan.code}", icon=":material/delete:", help=f"Delete {plan.name}",
-                           on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c))
+            cols[7].button("", key=f"{K}del:{plan.code}", icon=":material/delete:", help=f"Delete {md(plan.name)}",
+                           on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c),
+                           disabled=not auth.can(Action.edit_plans))
 
 
 def _subscriptions(engine: Engine, frame: EventFrame) -> None:
@@ -813,12 +827,17 @@ def _subscriptions(engine: Engine, frame: EventFrame) -> None:
     if missing:
         st.caption(f"{plural(len(missing), 'customer')} with events but no subscription: "
                    + ", ".join(md(c) for c in missing[:10]) + (" …" if len(missing) > 10 else ""))
-    if st.button("Save subscriptions", key=K + "subs_save", icon=":material/save:"):
+    may = auth.can(Action.edit_subscriptions)
+    if st.button("Save subscriptions", key=K + "subs_save", icon=":material/save:", disabled=not may,
+                 help=None if may else "Saving subscriptions needs the editor role."):
+        if not auth.allowed(Action.edit_subscriptions, audit_action="subscriptions.save"):
+            return
         problems = subscription_errors(rows, set(codes), tz)
         if problems:
             st.error("Subscriptions not saved:\n" + "\n".join(f"- {md(p)}" for p in problems), icon=":material/block:")
             return
         saved, deleted = save_subscriptions(engine, rows)
+        auth.record("subscriptions.save", detail=f"{saved} saved, {deleted} deleted")
         ss.pop(SUBS_TABLE, None)
         ss[FLASH] = f"Saved {plural(saved, 'subscription')}" + (f", deleted {deleted}." if deleted else ".")
         st.rerun()
