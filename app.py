@@ -57,10 +57,13 @@ else:
     # and serves it with uvicorn, the pages and the HTTP API (/api/v1, metering.api) together.
     from streamlit.runtime.pages_manager import PagesManager
 
+    import os
+
     from metering import api
     from workbench import errors
 
     auth.check_listening_at_start()  # without sign-in: 127.0.0.1 only, unless explicitly allowed
+    os.umask(0o077)  # whatever the server writes is its owner's only (the store files are 0600 anyway)
     # pages/ holds st.Page files for st.navigation, not Streamlit's old auto-discovered pages.
     # Until some run calls st.navigation, Streamlit assumes the old kind, so a fresh server's
     # first visit straight to /developers would run that file alone, without this entry.

@@ -35,8 +35,35 @@ EventRow = tuple[str, str, int, str, str]  # event_name, customer_id, ts_us, key
 
 def data_dir() -> Path:
     path = Path(os.environ.get("METERING_DATA_DIR", DEFAULT_DATA_DIR))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # the mode applies when it is created here
     return path
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """Make `path` a file only its owner can read and write (0600): created empty if missing,
+    tightened if it exists. For every file the app keeps data in (the SQLite database and its
+    -wal / -shm files, anything else written under data/)."""
+    path = Path(path)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+def _private_sqlite(url: str) -> None:
+    """Before SQLite opens the file: the database 0600, and so its -wal and -shm files, which
+    SQLite creates with the database's permissions (tightened here too when they exist)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.chmod(extra, 0o600)
 
 
 def database_url(url: str | None = None) -> str:
@@ -54,6 +81,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            _private_sqlite(url)
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if in_memory:
             kwargs["poolclass"] = StaticPool

@@ -41,7 +41,7 @@ from metering.periods import parse_subscription_start
 from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace, WorkspaceError, workspace_from_store
-from workbench import charts, state
+from workbench import charts, downloads, state
 from workbench.editor import md
 
 KEY = "invoices:"
@@ -484,6 +484,8 @@ def _comparison(frame: EventFrame, ws: Workspace, sel: Selection) -> None:
         col.metric(f"{names[code]} — total ({cur})", money(comparison.totals[code], cur),
                    delta=None if code == base else delta, delta_color="off")
     table = comparison_table(comparison)
+    downloads.csv_button("Comparison (CSV)", table, file_name=f"compare-{'-'.join(comparison.plans)}.csv",
+                         key=KEY + "csv:compare")
     st.dataframe(
         table, hide_index=True, key=KEY + "compare_table", width="stretch", height=min(35 * (len(table) + 1) + 3, 600),
         column_config={c: st.column_config.TextColumn(c, alignment="right") for c in table.columns if c != "customer_id"},

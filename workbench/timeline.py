@@ -34,7 +34,7 @@ from metering.money import format_money
 from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace
-from workbench import charts, state
+from workbench import charts, downloads, state
 from workbench.editor import md
 from workbench.invoices import load_workspace, local, ordered_plans, period_label
 
@@ -185,6 +185,11 @@ def customers_table(ws: Workspace, plan: Plan, rows: dict[str, list[TimelinePeri
     return pd.DataFrame(records)
 
 
+def _file_safe(text: str) -> str:
+    """A customer id as part of a file name: letters, digits, - and _ only."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60] or "customer"
+
+
 def _rule(metric: MetricBase, plan: Plan) -> str:
     kind = metric.metric_type.value
     text = TYPE_RULES[kind]
@@ -275,5 +280,10 @@ def render(engine: Engine) -> None:
     st.caption(f"Usage in {md(metric.unit)}; start and end in {ws.timezone}, end exclusive. "
                + ("Usage is the running total since the first event. " if metric.metric_type == MetricType.charge_recurring else "")
                + ("Amount: overage × the overage price. " if metric.metric_type == MetricType.limit_recurring else ""))
-    with st.expander(f"All {len(result.rows):,} customers under {plan.name}, over these {count} period(s)"):
-        st.dataframe(customers_table(ws, plan, result.rows), hide_index=True, width="stretch", key=KEY + "customers")
+    downloads.csv_button("Periods (CSV)", table, file_name=f"timeline-{metric.code}-{plan.code}-{_file_safe(cid)}.csv",
+                         key=KEY + "csv:periods")
+    with st.expander(f"All {len(result.rows):,} customers under {md(plan.name)}, over these {count} period(s)"):
+        everyone = customers_table(ws, plan, result.rows)
+        downloads.csv_button("Customers (CSV)", everyone, file_name=f"timeline-{metric.code}-{plan.code}-customers.csv",
+                             key=KEY + "csv:customers")
+        st.dataframe(everyone, hide_index=True, width="stretch", key=KEY + "customers")

@@ -20,7 +20,7 @@ from metering.frame import EventFrame, to_us
 from metering.models import MetricPublic
 from metering.usage_series import NULL_GROUP
 from metering.values import decimal_str
-from workbench import charts, state
+from workbench import charts, downloads, state
 
 KEY = "usage:"
 TOP_DEFAULT = 10
@@ -171,6 +171,8 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         groups = groups_table(metric, result)
         if not groups["skipped"].any():
             groups = groups.drop(columns="skipped")
+        downloads.csv_button("Groups (CSV)", groups, file_name=f"usage-{metric.code}-groups-{selection.first}_{selection.last}.csv",
+                             key=KEY + "csv:groups")
         st.dataframe(groups, hide_index=True, key=KEY + "groups", column_config={
             "value": st.column_config.TextColumn(f"value ({metric.unit})", alignment="right"),
             "events": st.column_config.NumberColumn("events", format="localized"),
@@ -191,6 +193,8 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
     )
     if not usage_series.is_additive(metric):
         st.caption(f"Each day shows the {metric.aggregation.value} over that day alone.")
+    downloads.csv_button("Per day (CSV)", daily, file_name=f"usage-{metric.code}-daily-{selection.first}_{selection.last}.csv",
+                         key=KEY + "csv:daily")
 
     st.subheader("Top customers")
     by_customer = aggregation.aggregate_by_customer(
@@ -213,3 +217,7 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         },
     )
     st.caption(f"{len(by_customer):,} customer(s) with matching events in the window.")
+    every = top_customers(metric, by_customer, result.value, len(by_customer)).drop(columns=["value"])
+    downloads.csv_button("Every customer (CSV)", every.rename(columns={"value_text": "value"}),
+                         file_name=f"usage-{metric.code}-customers-{selection.first}_{selection.last}.csv",
+                         key=KEY + "csv:customers")
