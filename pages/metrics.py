@@ -9,7 +9,7 @@ from metering import aggregation, metrics, plan_store, preview
 from metering.access import Action
 from metering.models import MetricPublic
 from workbench import auth, editor, state
-from workbench.editor import md
+from workbench.text import md, md_code
 
 auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
@@ -38,16 +38,16 @@ def confirm_delete(code: str) -> None:
     siblings = [m.code for m in metrics.list_metrics(engine) if m.event_name == metric.event_name and m.code != code]
     plans = plan_store.plans_using_metric(engine, code=code)
 
-    st.markdown(f"Delete **{md(metric.name)}** (`{code}`)? This cannot be undone.")
+    st.markdown(f"Delete **{md(metric.name)}** ({md_code(code)})? This cannot be undone.")
     st.markdown("**What depends on it**")
     lines = [
-        f"- Stored events named `{metric.event_name}`: **{preview.fmt(events)}**"
+        f"- Stored events named {md_code(metric.event_name)}: **{preview.fmt(events)}**"
         + (" — they stay stored (delete them on the Events page)." if events else "."),
     ]
     if siblings:
-        lines.append(f"- Other metrics reading the same events: {', '.join(f'`{s}`' for s in siblings)}.")
+        lines.append(f"- Other metrics reading the same events: {', '.join(md_code(s) for s in siblings)}.")
     if plans:
-        lines.append(f"- Plans that use it: {', '.join(f'`{p}`' for p in plans)} — their charges or quotas "
+        lines.append(f"- Plans that use it: {', '.join(md_code(p) for p in plans)} — their charges or quotas "
                      "on this metric are removed from those plans.")
     else:
         lines.append("- No plan uses it.")
@@ -83,17 +83,17 @@ def _ask_delete(code: str) -> None:
 
 def _row(metric: MetricPublic, result: aggregation.AggregateResult) -> None:
     cols = st.columns(COLUMNS, vertical_alignment="center")
-    cols[0].markdown(f"**{md(metric.name)}**  \n`{metric.code}`")
+    cols[0].markdown(f"**{md(metric.name)}**  \n{md_code(metric.code)}")
     path = aggregation.value_path(metric)
-    cols[1].markdown(md(metric.aggregation.value) + (f" of `{path}`" if path else "")
-                     + f"  \n:gray[event `{metric.event_name}`]")
+    cols[1].markdown(md(metric.aggregation.value) + (f" of {md_code(path)}" if path else "")
+                     + f"  \n:gray[event {md_code(metric.event_name)}]")
     cols[2].markdown(TYPE_LABELS[metric.metric_type.value])
     value = f"**{preview.fmt(result.value)}** {md(metric.unit)}"
     detail = f"{preview.plural(result.events, 'event')}" + (f", {preview.fmt(result.skipped)} skipped" if result.skipped else "")
     cols[3].markdown(f"{value}  \n:gray[{detail}]")
     cols[4].markdown(md(metric.unit))
     cols[5].markdown(f"{metric.updated_at:%Y-%m-%d %H:%M}")
-    if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {metric.name}"):
+    if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {md(metric.name)}"):
         editor.start_edit(metric.code)
         st.switch_page("pages/editor.py")
     cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {md(metric.name)}",

@@ -25,6 +25,7 @@ import streamlit as st
 from metering import access, audit
 from metering.access import Action, Role, RoleSettings, SettingsError, User
 from workbench import state
+from workbench.text import md
 
 PROVIDER_KEYS = ("client_id", "server_metadata_url")
 
@@ -144,14 +145,14 @@ def sign_in_page(names: list[str]) -> None:
     st.title("Pricing workbench")
     st.markdown("Sign in with your company account to continue.")
     for name in names:
-        if st.button(_provider_label(name), key=f"auth:login:{name}", type="primary", icon=":material/login:"):
+        if st.button(md(_provider_label(name)), key=f"auth:login:{name}", type="primary", icon=":material/login:"):
             st.login(name)
 
 
 def no_role_page(user: User) -> None:
     st.title("Pricing workbench")
     who = user.email or user.name or "this account"
-    st.error(f"You are signed in as {who}, which has no role in this workbench. Ask an admin to add your "
+    st.error(f"You are signed in as {md(who)}, which has no role in this workbench. Ask an admin to add your "
              "address or domain to [workbench.roles], then sign in again.", icon=":material/block:")
     if st.button("Sign out", key="auth:logout", icon=":material/logout:"):
         st.logout()
@@ -159,7 +160,7 @@ def no_role_page(user: User) -> None:
 
 def settings_error_page(error: SettingsError) -> None:
     st.title("Pricing workbench")
-    st.error(f"The sign-in settings cannot be used: {error}. Fix .streamlit/secrets.toml and restart the app.",
+    st.error(f"The sign-in settings cannot be used: {md(error)}. Fix .streamlit/secrets.toml and restart the app.",
              icon=":material/settings_alert:")
 
 

@@ -20,7 +20,7 @@ from metering.access import Action
 from metering.metrics import TEMPLATES
 from metering.models import MetricBase, MetricCreate
 from workbench import auth
-from workbench.editor import md
+from workbench.text import md, md_code
 
 KEY_PLAIN = "api:key_plain"  # shared with the editor's snippet panel
 JUST_CREATED = "developers:just_created"  # the name of the key in KEY_PLAIN, while its notice shows
@@ -124,7 +124,7 @@ def current_base_url() -> str:
 
 def render_base(base_url: str) -> None:
     st.subheader("API")
-    st.markdown(f"Base URL: `{base_url}/api/v1` · served by this app, next to its pages.")
+    st.markdown(f"Base URL: {md_code(base_url + '/api/v1')} · served by this app, next to its pages.")
     st.link_button("OpenAPI document", f"{base_url}/api/v1/openapi.json", icon=":material/description:")
     st.dataframe(endpoints_frame(), hide_index=True, width="stretch")
 
@@ -192,7 +192,7 @@ def render_key(engine: Engine) -> None:
     if plain:
         created = st.session_state.get(JUST_CREATED)
         if created:
-            st.success(f"This is the new key {created}. Copy it now: it is stored only as a hash and will not be "
+            st.success(f"This is the new key {md(created)}. Copy it now: it is stored only as a hash and will not be "
                        "shown again after this session.", icon=":material/key:")
         st.code(plain, language=None)
         st.caption("The snippets below and in the metric editor embed it while this session lasts.")
@@ -248,7 +248,7 @@ def render_snippets(engine: Engine, base_url: str) -> None:
     if plain is None:
         st.caption(f"The code reads the key from the `{apikeys.ENV_VAR}` environment variable.")
     st.caption(
-        f"Event `{metric.event_name}` with an example of every property the metric reads; "
+        f"Event {md_code(metric.event_name)} with an example of every property the metric reads; "
         "the timestamp is the time the code runs. Add an `idempotency_key` to make retries safe "
         "(without one, an event with the same content and time is a duplicate)."
     )

@@ -11,7 +11,6 @@ numbers come from `metering.preview.editor_preview` (the engine), which the benc
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from metering import metrics, preview
 from metering.access import Action
 from metering.models import NEEDS_VALUE, Aggregation, MetricType
 from workbench import auth, charts, state
+from workbench.text import md  # noqa: F401  (other pages import md from here too)
 
 K = "editor:"
 FIELDS = ("name", "slug", "description", "unit", "metric_type", "event_name", "aggregation",
@@ -212,14 +212,6 @@ def apply_template(engine: Engine, key: str) -> None:
 # =========================================================================== small helpers
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|#])")
-
-
-def md(text: Any) -> str:
-    """Text shown through Markdown as written (underscores in codes stay underscores)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
-
 def field_error(message: str | None) -> None:
     if message:
         st.caption(f":red[:material/error: {md(message)}]")
@@ -348,7 +340,8 @@ def _suggest(field: str, label: str, options: list[str]) -> None:
             st.session_state[_k(field)] = value
         st.session_state[_w(field + "_pick")] = None
 
-    st.pills(label, options, key=_w(field + "_pick"), on_change=picked, label_visibility="visible")
+    st.pills(label, options, key=_w(field + "_pick"), on_change=picked, label_visibility="visible",
+             format_func=md)  # property paths from the events: pill labels are Markdown
 
 
 def _event_and_aggregation(engine: Engine, frame: Any, errors: dict[str, str]) -> None:
@@ -519,7 +512,7 @@ def _snippet_panel(result: preview.EditorPreview) -> None:
     with st.container(border=True, key="panel-snippet"):
         key_note = "your API key" if api_key() != PLACEHOLDER_KEY else "a placeholder key: create one on the Developers page"
         _panel_header("Quick snippet", "yellow", ":material/terminal:",
-                      f"Sends the example event to {base_url()}/api/v1/events with {key_note}.")
+                      f"Sends the example event to {md(base_url() + '/api/v1/events')} with {key_note}.")
         curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
         curl.code(result.snippets["curl"], language="bash", wrap_lines=True)
         python.code(result.snippets["python"], language="python", wrap_lines=True)

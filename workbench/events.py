@@ -26,6 +26,7 @@ from metering.ingest import UnreadableFile
 from metering.importing import Progress
 from metering.models import Aggregation, MetricPublic
 from workbench import auth, charts, state
+from workbench.text import md, md_code
 
 KEY = "events:"  # prefix of this page's session-state keys
 UPLOAD_RESULTS = KEY + "upload_results"
@@ -482,11 +483,11 @@ def delete_import(engine: Engine, import_id: int) -> int:
 def _progress_reporter(bar: Any) -> Callable[[str, Progress], None]:
     def report(name: str, p: Progress) -> None:
         if p.stage == "parsed":
-            text_ = f"{name}: read {p.total:,} valid events, storing…"
+            text_ = f"{md(name)}: read {p.total:,} valid events, storing…"
         elif p.stage == "done":
-            text_ = f"{name}: stored {p.total:,} events"
+            text_ = f"{md(name)}: stored {p.total:,} events"
         else:
-            text_ = f"{name}: stored {p.done:,} of {p.total:,} events"
+            text_ = f"{md(name)}: stored {p.done:,} of {p.total:,} events"
         bar.progress(p.fraction, text=text_)
 
     return report
@@ -542,7 +543,7 @@ def render_upload_results(outcomes: Sequence[FileOutcome]) -> None:
         return
     for o in outcomes:
         if o.unreadable:
-            st.error(f"Could not read **{o.file}**: {o.unreadable}. Nothing from this file was stored.", icon=":material/error:")
+            st.error(f"Could not read **{md(o.file)}**: {md(o.unreadable)}. Nothing from this file was stored.", icon=":material/error:")
     readable = [o for o in outcomes if not o.unreadable]
     if readable:
         total = {k: sum(getattr(o, k) for o in readable) for k in ("accepted", "duplicates", "rejected")}
@@ -624,7 +625,7 @@ def _property_form(stream: StreamPlan, plan: PropertyPlan) -> PropertyPlan:
         cols = st.columns([1.8, 1.5, 1.7, 5 - len(decimal), *decimal], vertical_alignment="bottom")
     else:
         cols = st.columns([1.8, 1.5, 1.7, 1.2, 1.2, 1.2, 1.2, *decimal], vertical_alignment="bottom")
-    cols[0].markdown(f"`{plan.name}`  \n:small[:gray[{plan.role}]]")
+    cols[0].markdown(f"{md_code(plan.name)}  \n:small[:gray[{md(plan.role)}]]")
     kind = cols[1].selectbox("Kind", kinds, index=kinds.index(plan.kind), key=key("kind"))
     plan = replace(plan, kind=kind)
     if kind == "choice":
@@ -667,7 +668,7 @@ def render_simulator(engine: Engine) -> None:
 
     edited: list[StreamPlan] = []
     for stream in streams:
-        title = f"Properties of `{stream.event_name or '…'}`" + (f" (read by {', '.join(stream.metrics)})" if stream.metrics else "")
+        title = f"Properties of {md_code(stream.event_name or '…')}" + (f" (read by {md(', '.join(stream.metrics))})" if stream.metrics else "")
         with st.expander(title, expanded=True):
             if not stream.properties:
                 st.caption("No properties: the events carry only name, customer and time.")
@@ -678,7 +679,7 @@ def render_simulator(engine: Engine) -> None:
     try:
         specs = build_specs(edited, settings)
     except ValueError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        st.warning(md(exc), icon=":material/warning:")
         specs = []
     if specs:
         st.caption(f"{sum(s.total_events for s in specs):,} events from {specs[0].start:%Y-%m-%d} to "
@@ -703,7 +704,7 @@ def render_simulator(engine: Engine) -> None:
     if result:
         st.success(
             f"Inserted {result['accepted']:,} events ({result['duplicates']:,} duplicates) as import "
-            f"#{result['import_id']}: {result['source']}", icon=":material/check_circle:",
+            f"#{result['import_id']}: {md(result['source'])}", icon=":material/check_circle:",
         )
 
 
@@ -734,7 +735,7 @@ def render_preview(current: str) -> None:
         st.caption(":orange[The settings changed since this preview: preview again to see them.]")
     st.markdown(f"**Preview** · {preview['total']:,} events in all; the first {PREVIEW_ROWS} of each event name:")
     for name, head in preview["heads"]:
-        st.caption(f"`{name}`")
+        st.caption(md_code(name))
         st.dataframe(head, hide_index=True, key=_sim_key("head", name))
     st.altair_chart(charts.daily_volume_chart(preview["daily"]), key=_sim_key("daily"), width="stretch")
 
@@ -844,7 +845,7 @@ def _dismiss_delete() -> None:
 @st.dialog("Delete an import", on_dismiss=_dismiss_delete)
 def _confirm_delete(engine: Engine, import_id: int, source: str, accepted: int) -> None:
     st.markdown(f"Delete the **{accepted:,} events** that import **#{import_id}** added?")
-    st.caption(source)
+    st.caption(md(source))
     st.caption("Events that import skipped as duplicates belong to other imports and stay.")
     left, right = st.columns(2)
     if left.button("Cancel", key=KEY + "delete_cancel"):

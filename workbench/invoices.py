@@ -41,8 +41,9 @@ from metering.periods import parse_subscription_start
 from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace, WorkspaceError, workspace_from_store
-from workbench import charts, downloads, state
-from workbench.editor import md
+from workbench import charts, state
+from workbench.downloads import csv_button
+from workbench.text import md
 
 KEY = "invoices:"
 SUBSCRIPTIONS = "__subscriptions__"
@@ -480,11 +481,11 @@ def _comparison(frame: EventFrame, ws: Workspace, sel: Selection) -> None:
     cols = st.columns(len(comparison.plans))
     for col, code in zip(cols, comparison.plans):
         diff = comparison.differences[code]
-        delta = f"{'-' if diff < 0 else '+'}{money(abs(diff), cur)} vs {names[base]}"
-        col.metric(f"{names[code]} — total ({cur})", money(comparison.totals[code], cur),
+        delta = f"{'-' if diff < 0 else '+'}{money(abs(diff), cur)} vs {md(names[base])}"
+        col.metric(f"{md(names[code])} — total ({cur})", money(comparison.totals[code], cur),
                    delta=None if code == base else delta, delta_color="off")
     table = comparison_table(comparison)
-    downloads.csv_button("Comparison (CSV)", table, file_name=f"compare-{'-'.join(comparison.plans)}.csv",
+    csv_button("Comparison (CSV)", table, file_name=f"compare-{'-'.join(comparison.plans)}.csv",
                          key=KEY + "csv:compare")
     st.dataframe(
         table, hide_index=True, key=KEY + "compare_table", width="stretch", height=min(35 * (len(table) + 1) + 3, 600),

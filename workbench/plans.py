@@ -46,7 +46,8 @@ from metering.plans import CHARGE_METRIC_TYPES, CHARGE_MODELS, INTERVALS, LIMIT_
 from metering.preview import fmt, plural
 from metering.pricing import price_charge
 from workbench import auth, state
-from workbench.editor import field_error, md
+from workbench.editor import field_error
+from workbench.text import md, md_code
 from workbench.invoices import ordered_plans
 
 K = "plans:"
@@ -544,8 +545,8 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
             f" of {m.distinct_by}" if m.distinct_by else "")
         key = _seed(f"{base}.on", bool(slot.get("on")))
         with top[0]:
-            st.checkbox(f"**{md(m.name)}** · `{m.code}`", key=key,
-                        help=f"{m.metric_type.value}: {agg}, in {m.unit}")
+            st.checkbox(f"**{md(m.name)}** · {md_code(m.code)}", key=key,
+                        help=f"{m.metric_type.value}: {md(agg)}, in {md(m.unit)}")
             st.caption(f"{md(m.metric_type.value)} · {md(agg)} · {md(m.unit)}")
             field_error(errors.get(f"{base}.on"))
         if not ss[key]:
@@ -554,12 +555,12 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
         top[1].selectbox("Charge model", list(CHARGE_MODELS), key=key, format_func=MODEL_LABELS.get)
         model = ss[key]
         c = st.columns(3)
-        _text_input(c[0], f"{base}.free_units", f"Free units ({m.unit})", errors, placeholder="0",
+        _text_input(c[0], f"{base}.free_units", f"Free units ({md(m.unit)})", errors, placeholder="0",
                     help="Units free each period, taken off first.")
         if model == "standard":
             _text_input(c[1], f"{base}.unit_price", f"Unit price ({currency})", errors)
         elif model == "package":
-            _text_input(c[1], f"{base}.package_size", f"Package size ({m.unit})", errors)
+            _text_input(c[1], f"{base}.package_size", f"Package size ({md(m.unit)})", errors)
             _text_input(c[2], f"{base}.package_price", f"Package price ({currency})", errors)
         elif model == "percentage":
             _text_input(c[1], f"{base}.rate", "Rate (%)", errors, help="Percent of the billable units (e.g. an amount).")
@@ -593,8 +594,8 @@ def _preview(m: MetricPublic, base: str, currency: str, frame: EventFrame, data:
         ss[key] = fmt(found[0]).replace(",", "") if found else ""
     with st.container(key=f"plans-preview-{m.code}"):
         c = st.columns([1, 1, 2.5], vertical_alignment="bottom")
-        c[0].text_input(f"Preview units ({m.unit})", key=key,
-                        help="Defaults to " + (found[2] if found else "nothing: no events yet"))
+        c[0].text_input(f"Preview units ({md(m.unit)})", key=key,
+                        help="Defaults to " + (md(found[2]) if found else "nothing: no events yet"))
         ek = f"{K}preview_events:{m.code}"
         if charge_data.get("model") == "percentage":
             if ek not in ss:
@@ -626,16 +627,16 @@ def _quota_block(m: MetricPublic, errors: dict[str, str], currency: str) -> None
     recurring = m.metric_type == MetricType.limit_recurring
     with st.container(border=True, key=f"plans-quota-{m.code}"):
         key = _seed(f"{base}.on", bool(slot.get("on")))
-        st.checkbox(f"**{md(m.name)}** · `{m.code}` · {m.metric_type.value}", key=key,
+        st.checkbox(f"**{md(m.name)}** · {md_code(m.code)} · {m.metric_type.value}", key=key,
                     help="A hard limit that rejects events past it" if not recurring
                     else "A soft limit: unused quota carries over, usage past it is overage")
         field_error(errors.get(f"{base}.on"))
         if not ss[key]:
             return
         c = st.columns(3)
-        _text_input(c[0], f"{base}.limit", f"Limit per period ({m.unit})", errors)
+        _text_input(c[0], f"{base}.limit", f"Limit per period ({md(m.unit)})", errors)
         if recurring:
-            _text_input(c[1], f"{base}.max_carryover", f"Max carryover ({m.unit})", errors, placeholder="no cap")
+            _text_input(c[1], f"{base}.max_carryover", f"Max carryover ({md(m.unit)})", errors, placeholder="no cap")
             _text_input(c[2], f"{base}.overage_unit_price", f"Overage unit price ({currency})", errors,
                         placeholder="not billed")
         else:
@@ -658,7 +659,7 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) 
     names = {m.code: m.name for m in metric_list}
 
     with st.container(border=True, key="plans-editor"):
-        st.subheader(f"Edit plan · {draft.get('name') or editing}" if editing else "New plan", anchor=False)
+        st.subheader(f"Edit plan · {md(draft.get('name') or editing)}" if editing else "New plan", anchor=False)
         _basics(shown)
         _table("fixed_charges", "**Fixed charges** — billed every period (seats, licences): quantity × unit price", {
             "name": st.column_config.TextColumn("Name", help="Shown on the invoice, e.g. Seats"),
@@ -683,7 +684,7 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: EventFrame) 
             | {c for c, slot in draft["quotas"].items() if slot.get("on") and types.get(c) not in LIMIT_METRIC_TYPES}
         )
         if gone:
-            st.warning(f"This plan prices {', '.join(f'`{c}`' for c in gone)}, which is no longer a metric of that "
+            st.warning(f"This plan prices {', '.join(md_code(c) for c in gone)}, which is no longer a metric of that "
                        "kind (deleted, or its type changed): saving drops it.", icon=":material/warning:")
         if "plan" in shown:
             st.error(md(shown["plan"]), icon=":material/error:")
@@ -723,16 +724,16 @@ def _cancel_delete() -> None:
 def confirm_delete(engine: Engine, code: str) -> None:
     plan = plan_store.get_plan(engine, code=code)
     if plan is None:
-        st.info(f"The plan `{code}` no longer exists.")
+        st.info(f"The plan {md_code(code)} no longer exists.")
         if st.button("Close", key=K + "delete_close"):
             _cancel_delete()
             st.rerun()
         return
     subs = plan_store.subscriptions_on_plan(engine, code=code)
-    st.markdown(f"Delete **{md(plan.name)}** (`{code}`)? This cannot be undone.")
+    st.markdown(f"Delete **{md(plan.name)}** ({md_code(code)})? This cannot be undone.")
     confirmed = True
     if subs:
-        shown = ", ".join(f"`{s}`" for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
+        shown = ", ".join(md_code(s) for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
         st.markdown(f"{plural(len(subs), 'customer')} subscribed to it: {shown}. Their subscriptions are deleted "
                     "with the plan.")
         confirmed = st.checkbox(f"Also delete {plural(len(subs), 'subscription')}", key=K + "delete_ack")
@@ -783,7 +784,7 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
         for plan in plans:
             st.divider()
             cols = st.columns(PLAN_LIST_COLUMNS, vertical_alignment="center")
-            cols[0].markdown(f"**{md(plan.name)}**  \n`{plan.code}`")
+            cols[0].markdown(f"**{md(plan.name)}**  \n{md_code(plan.code)}")
             cols[1].markdown(f"{plan.currency} · {plan.interval}")
             cols[2].markdown(md(format_money(plan.base_fee, plan.currency)))
             cols[3].markdown(_charges_summary(plan, names))
@@ -793,7 +794,7 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
             credit = format_money(plan.included_credit, plan.currency)
             cols[4].markdown(f"{fixed}  \n:gray[included credit {md(credit)}]")
             cols[5].markdown(fmt(sum(1 for s in subs if s.plan == plan.code)))
-            cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {plan.name}",
+            cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {md(plan.name)}",
                            on_click=open_editor, args=(plan.code, engine))
             cols[7].button("", key=f"{K}del:{plan.code}", icon=":material/delete:", help=f"Delete {md(plan.name)}",
                            on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c),

@@ -35,7 +35,7 @@ from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace
 from workbench import charts, downloads, state
-from workbench.editor import md
+from workbench.text import md, md_code
 from workbench.invoices import load_workspace, local, ordered_plans, period_label
 
 KEY = "timeline:"
@@ -206,14 +206,14 @@ def _terms(metric: MetricBase, plan: Plan) -> None:
     quota, charge = plan.quota_for(metric.code), plan.charge_for(metric.code)
     cols = st.columns(4)
     if quota is not None:
-        cols[0].metric(f"Limit ({metric.unit})", fmt(quota.limit))
+        cols[0].metric(f"Limit ({md(metric.unit)})", fmt(quota.limit))
         if metric.metric_type == MetricType.limit_recurring:
             cols[1].metric("Max carryover", "no cap" if quota.max_carryover is None else fmt(quota.max_carryover))
             cols[2].metric("Overage price", "not billed" if quota.overage_unit_price is None
                            else format_money(quota.overage_unit_price, plan.currency, exact=True))
     elif charge is not None:
         cols[0].metric("Charge model", charge.model)
-        cols[1].metric(f"Free units ({metric.unit})", fmt(charge.free_units))
+        cols[1].metric(f"Free units ({md(metric.unit)})", fmt(charge.free_units))
 
 
 def render(engine: Engine) -> None:
@@ -262,7 +262,7 @@ def render(engine: Engine) -> None:
     if sub is None:
         where = f"{md(cid)} has no subscription: periods start at the workspace's default anchor, {anchor}."
     elif sub.plan != plan.code:
-        where = (f"{md(cid)} is subscribed to `{sub.plan}`: this is a what-if under `{plan.code}`, "
+        where = (f"{md(cid)} is subscribed to {md_code(sub.plan)}: this is a what-if under {md_code(plan.code)}, "
                  f"periods anchored at its subscription start, {anchor}.")
     else:
         where = f"{md(cid)} is subscribed to this plan; periods are anchored at its subscription start, {anchor}."

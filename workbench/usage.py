@@ -21,6 +21,7 @@ from metering.models import MetricPublic
 from metering.usage_series import NULL_GROUP
 from metering.values import decimal_str
 from workbench import charts, downloads, state
+from workbench.text import md, md_code
 
 KEY = "usage:"
 TOP_DEFAULT = 10
@@ -134,10 +135,12 @@ def _choose(frame: EventFrame, available: list[MetricPublic]) -> Selection | Non
 
 
 def _describe(metric: MetricPublic) -> str:
+    """One line for a caption (Markdown): every property path and value is user text."""
     agg = metric.aggregation.value
-    what = {"count": "count of", "unique_count": f"distinct {metric.distinct_by} in"}.get(agg, f"{agg} of {metric.value_property} in")
-    filters = "; ".join(f"{k} in {', '.join(v)}" for k, v in (metric.filters or {}).items())
-    return f"{what} `{metric.event_name}` events" + (f" where {filters}" if filters else "")
+    what = {"count": "count of", "unique_count": f"distinct {md_code(metric.distinct_by)} in"}.get(
+        agg, f"{agg} of {md_code(metric.value_property)} in")
+    filters = "; ".join(f"{md_code(k)} in {md(', '.join(v))}" for k, v in (metric.filters or {}).items())
+    return f"{what} {md_code(metric.event_name)} events" + (f" where {filters}" if filters else "")
 
 
 def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
@@ -157,11 +160,11 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         + (f", {len(selection.customers)} customer(s)" if selection.customers else ", all customers")
     )
     cols = st.columns(3)
-    cols[0].metric(f"{metric.name} ({metric.unit})", f"{fmt(result.value)} {metric.unit}")
+    cols[0].metric(f"{md(metric.name)} ({md(metric.unit)})", f"{fmt(result.value)} {md(metric.unit)}")
     cols[1].metric("Events", f"{result.events:,}")
     cols[2].metric("Skipped", f"{result.skipped:,}")
     for reason, n in result.skip_reasons.items():
-        st.caption(f":orange[Skipped {n:,} event(s): {reason}]")
+        st.caption(f":orange[Skipped {n:,} event(s): {md(reason)}]")
     if result.events == 0:
         st.info("No matching events in this window: the usage is 0.")
         return
@@ -182,7 +185,7 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
     st.subheader("Per day")
     split_by = None
     if metric.group_by:
-        if st.checkbox(f"Split by {metric.group_by[0]}", key=KEY + "split"):
+        if st.checkbox(f"Split by {md(metric.group_by[0])}", key=KEY + "split"):
             split_by = metric.group_by[0]
     daily = usage_series.daily_usage(
         frame, metric, start=selection.start, end=selection.end, customer_ids=selection.customers, split_by=split_by

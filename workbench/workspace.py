@@ -33,7 +33,7 @@ from metering.importing import Progress
 from metering.preview import fmt, plural
 from metering.workspace import Workspace, WorkspaceError, export_workspace, import_workspace, parse_workspace
 from workbench import auth, state
-from workbench.editor import md
+from workbench.text import md
 
 KEY = "workspace:"
 DEMO_DIALOG = KEY + "confirm_demo"

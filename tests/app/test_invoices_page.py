@@ -127,7 +127,7 @@ def test_custom_window(demo_engine: Engine) -> None:
 def test_downloads_are_the_engine_exports(demo_engine: Engine) -> None:
     at = page("invoices")
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Invoice lines (CSV)", "Summary (CSV)", "Report (JSON)"]
+    assert labels == ["Invoice lines (CSV)", "Summary (CSV)", "Report (JSON)", "Comparison (CSV)"]
     invs = engine_invoices(demo_engine, month=(2026, 12))
     sel = wi.Selection(None, (2026, 12), None, None, "2026-12")
     files = {label: (data, name) for label, data, name, _ in wi.downloads(invs, sel)}
