@@ -186,7 +186,7 @@ def render_key(engine: Engine) -> None:
     if problem:
         st.error(problem, icon=":material/key_off:")
     if flash := st.session_state.pop(FLASH, None):
-        st.success(flash, icon=":material/key:")
+        st.success(md(flash), icon=":material/key:")
     keys = apikeys.list_keys(engine)
     plain = st.session_state.get(KEY_PLAIN)
     if plain:

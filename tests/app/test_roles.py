@@ -222,7 +222,7 @@ def test_a_viewer_cannot_import_simulate_or_delete_events(demo_engine: Engine, f
     before = snapshot(demo_engine)
     at = app_as(VIEWER, page="events")
     at.file_uploader(key="events:uploader:0").set_value(
-        ("more.csv", b"event_name,customer_id,timestamp\napi.request,cus_x,2026-10-01T00:00:00Z\n", "text/csv")).run()
+        [("more.csv", b"event_name,customer_id,timestamp\napi.request,cus_x,2026-10-01T00:00:00Z\n", "text/csv")]).run()
     at.button(key="events:import").click().run()
     assert refused(at)
     at.button(key="events:sim:insert").click().run()
