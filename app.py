@@ -55,15 +55,17 @@ if __name__ == "__main__":
 else:
     # Imported as a module: `streamlit run app.py` finds this `st.App` (by reading the file)
     # and serves it with uvicorn, the pages and the HTTP API (/api/v1, metering.api) together.
-    from streamlit.runtime.pages_manager import PagesManager
-
     import os
 
+    from streamlit.runtime.pages_manager import PagesManager
+
     from metering import api
+    from metering.api.headers import limit_parser
     from workbench import errors
 
     auth.check_listening_at_start()  # without sign-in: 127.0.0.1 only, unless explicitly allowed
     os.umask(0o077)  # whatever the server writes is its owner's only (the store files are 0600 anyway)
+    limit_parser()  # request heads over 64 KiB are refused while uvicorn reads them (metering/api/headers.py)
     # pages/ holds st.Page files for st.navigation, not Streamlit's old auto-discovered pages.
     # Until some run calls st.navigation, Streamlit assumes the old kind, so a fresh server's
     # first visit straight to /developers would run that file alone, without this entry.
