@@ -44,7 +44,13 @@ def private_file(path: str | os.PathLike[str]) -> Path:
     tightened if it exists. For every file the app keeps data in (the SQLite database and its
     -wal / -shm files, anything else written under data/)."""
     path = Path(path)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Never open a file that exists: closing any descriptor of a file drops every POSIX lock this
+    # process holds on it, and SQLite's locks are POSIX locks (an open engine would lose them).
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # created meanwhile: tightened below like any other
+            pass
     os.chmod(path, 0o600)
     return path
 

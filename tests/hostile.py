@@ -16,39 +16,51 @@ from sqlalchemy.engine import Engine
 
 from metering import importing, metrics, plan_store
 
-TRAP_HOST = "127.0.0.1:1"
-IMAGE = f"![x](http://{TRAP_HOST}/x.png)"
-NAME = f"{IMAGE} **bold** <img src=x>"
-UNIT = f"u![u](http://{TRAP_HOST}/unit.png)"
-PATH = f"![p](http://{TRAP_HOST}/p.png)"  # a CSV header, so a property path (no spaces: a valid path)
-LABEL = "<img src=y>**label**"
-CUSTOMER = f"cus ![c](http://{TRAP_HOST}/c.png) **b**"
-FILE = f"![f](http://{TRAP_HOST}/f.png) **file**.csv"
-PLAN = f"Plan ![q](http://{TRAP_HOST}/q.png) **p** <b>x</b>"
-FIXED = f"Seat ![s](http://{TRAP_HOST}/s.png) **s**"
+TRAP_HOST = "127.0.0.1:1"  # nothing listens there; the browser test uses a live trap server instead
+
+
+class Texts:
+    """The hostile texts, with image URLs on `host`."""
+
+    def __init__(self, host: str = TRAP_HOST) -> None:
+        self.host = host
+        self.image = f"![x](http://{host}/x.png)"
+        self.name = f"{self.image} **bold** <img src=x>"
+        self.unit = f"u![u](http://{host}/unit.png)"
+        self.path = f"![p](http://{host}/p.png)"  # a CSV header, so a property path (no spaces: a valid path)
+        self.label = "<img src=y>**label**"
+        self.customer = f"cus ![c](http://{host}/c.png) **b**"
+        self.file = f"![f](http://{host}/f.png) **file**.csv"
+        self.plan = f"Plan ![q](http://{host}/q.png) **p** <b>x</b>"
+        self.fixed = f"Seat ![s](http://{host}/s.png) **s**"
+
+    def csv_file(self) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["event_name", "customer_id", "timestamp", self.path, "region"])
+        for day in range(1, 29):
+            writer.writerow(["hostile.event", self.customer, f"2026-10-{day:02d}T12:00:00Z", str(day), self.label])
+            writer.writerow(["hostile.event", "cus_plain", f"2026-10-{day:02d}T13:00:00Z", "1", "eu"])
+        return out.getvalue().encode()
+
+    def load(self, engine: Engine) -> None:
+        metrics.create_metric(engine, data={
+            "name": self.name, "code": "hostile", "unit": self.unit, "description": self.name,
+            "event_name": "hostile.event", "aggregation": "sum", "value_property": self.path,
+            "group_by": ["region"], "filters": {},
+        })
+        result = importing.import_bytes(engine, self.csv_file(), name=self.file)
+        assert result.accepted == 56 and not result.errors, result
+        plan_store.save_plan(engine, plan={
+            "code": "hostile_plan", "name": self.plan, "currency": "USD", "base_fee": "10",
+            "fixed_charges": [{"name": self.fixed, "quantity": "2", "unit_price": "5"}],
+            "charges": [{"metric": "hostile", "model": "standard", "unit_price": "0.5"}],
+        })
+        plan_store.set_subscription(engine, customer_id=self.customer, plan_code="hostile_plan", start="2026-10-01")
+
+
 MARKERS = ("**bold**", "**b**", "**p**", "**s**", "**file**", "**label**", "<img", "<b>", "![")
-
-
-def csv_file() -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["event_name", "customer_id", "timestamp", PATH, "region"])
-    for day in range(1, 29):
-        writer.writerow(["hostile.event", CUSTOMER, f"2026-10-{day:02d}T12:00:00Z", str(day), LABEL])
-        writer.writerow(["hostile.event", "cus_plain", f"2026-10-{day:02d}T13:00:00Z", "1", "eu"])
-    return out.getvalue().encode()
-
-
-def load(engine: Engine) -> None:
-    metrics.create_metric(engine, data={
-        "name": NAME, "code": "hostile", "unit": UNIT, "description": NAME, "event_name": "hostile.event",
-        "aggregation": "sum", "value_property": PATH, "group_by": ["region"], "filters": {},
-    })
-    result = importing.import_bytes(engine, csv_file(), name=FILE)
-    assert result.accepted == 56 and not result.errors, result
-    plan_store.save_plan(engine, plan={
-        "code": "hostile_plan", "name": PLAN, "currency": "USD", "base_fee": "10",
-        "fixed_charges": [{"name": FIXED, "quantity": "2", "unit_price": "5"}],
-        "charges": [{"metric": "hostile", "model": "standard", "unit_price": "0.5"}],
-    })
-    plan_store.set_subscription(engine, customer_id=CUSTOMER, plan_code="hostile_plan", start="2026-10-01")
+_DEFAULT = Texts()
+IMAGE, NAME, UNIT, PATH, LABEL = _DEFAULT.image, _DEFAULT.name, _DEFAULT.unit, _DEFAULT.path, _DEFAULT.label
+CUSTOMER, FILE, PLAN, FIXED = _DEFAULT.customer, _DEFAULT.file, _DEFAULT.plan, _DEFAULT.fixed
+load = _DEFAULT.load

@@ -51,3 +51,36 @@ def test_data_dir_and_private_file(tmp_path: Path, monkeypatch) -> None:
     os.chmod(path, 0o666)
     store.private_file(path)
     assert mode(path) == 0o600 and path.read_bytes() == b"x"  # tightened, not truncated
+
+
+def _locks_held(path: Path) -> int:
+    """POSIX locks this process holds on `path` (from /proc/locks)."""
+    inode = path.stat().st_ino
+    count = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 5 and parts[4] == str(os.getpid()) and parts[5].endswith(f":{inode}"):
+            count += 1
+    return count
+
+
+def test_a_second_engine_does_not_drop_the_first_ones_locks(tmp_path: Path) -> None:
+    # Closing any descriptor of a file drops all of a process's POSIX locks on it; SQLite's locks
+    # are such locks, so making another engine must not open the database file.
+    if not Path("/proc/locks").exists():  # pragma: no cover - Linux only
+        return
+    db = tmp_path / "locks.db"
+    first = store.make_engine(f"sqlite:///{db}")
+    raw = first.raw_connection()
+    try:
+        raw.execute("BEGIN")
+        raw.execute("SELECT count(*) FROM event").fetchall()  # a read transaction: a SHARED lock on the file
+        held = _locks_held(db)
+        assert held > 0
+        second = store.make_engine(f"sqlite:///{db}")
+        assert _locks_held(db) == held
+        second.dispose()
+    finally:
+        raw.rollback()
+        raw.close()
+        first.dispose()
