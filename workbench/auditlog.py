@@ -40,7 +40,7 @@ def _window(value: object) -> tuple[datetime | None, datetime | None]:
 def render(engine: Engine) -> None:
     if not auth.allowed(Action.view_audit_log):
         return
-    cols = st.columns([1.4, 1.4, 1.2])
+    cols = st.columns([1.1, 1.5, 1.5])
     who = cols[0].selectbox("Who", [ANYONE, *audit.actors(engine)], key=KEY + "actor")
     what = cols[1].selectbox("Action", [ANY_ACTION, *audit.ACTIONS], key=KEY + "action",
                              format_func=lambda a: a if a == ANY_ACTION else f"{a} — {audit.ACTIONS[a]}")

@@ -214,9 +214,10 @@ def render_key(engine: Engine) -> None:
         st.caption("Creating and revoking keys needs the admin role.")
     left, right = st.columns(2, vertical_alignment="bottom")
     with left.form("developers:create", border=False, clear_on_submit=True):
-        name = st.text_input("Name of a new key", key=NEW_NAME, placeholder="e.g. billing-service", disabled=not manage,
-                             max_chars=apikeys.MAX_NAME_LENGTH)
-        if st.form_submit_button("Create key", icon=":material/add:", disabled=not manage):
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        name = row.text_input("Name of a new key", key=NEW_NAME, placeholder="e.g. billing-service", disabled=not manage,
+                              max_chars=apikeys.MAX_NAME_LENGTH)
+        if row.form_submit_button("Create key", icon=":material/add:", disabled=not manage):
             if create_key(engine, name):
                 st.rerun()
         if error := st.session_state.get(NAME_ERROR):
