@@ -38,11 +38,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from metering import audit
 from metering.models import utcnow
 
 ENV_VAR = "METERING_API_KEY"
 PREFIX = "mtr_"
 DEFAULT_NAME = "default"
+STARTUP_ACTOR = "start-up"  # who the audit log and the key list name for the first key
 MIN_KEY_LENGTH = 24  # for METERING_API_KEY: 24 random URL-safe characters ≈ 144 bits
 MAX_KEY_LENGTH = 200
 MAX_NAME_LENGTH = 64
@@ -188,7 +190,7 @@ def ensure_key(engine: Engine) -> str | None:
             return None
         key = _check_env_key(env) if env else generate_key()
         session.add(ApiKey(id=_FIRST_KEY_ID, key_hash=hash_key(key), hint=_hint(key), name=DEFAULT_NAME,
-                           created_by="start-up"))
+                           created_by=STARTUP_ACTOR))
         try:
             session.commit()
         except IntegrityError:  # another process created it first: that key stands
@@ -196,6 +198,8 @@ def ensure_key(engine: Engine) -> str | None:
             return None
         finally:
             _forget()
+    audit.record(engine, actor=STARTUP_ACTOR, role=None, action="apikey.create", target=DEFAULT_NAME,
+                 detail=f"the first key ({'from ' + ENV_VAR if env else 'generated, shown once'}): {_hint(key)}")
     return None if env else key
 
 

@@ -287,8 +287,9 @@ def test_create_list_and_revoke_on_the_page(app_engine):
     _button(at, "Hide the key").click().run()
     assert "api:key_plain" not in at.session_state
     from metering import audit
-    assert [(e.action, e.target) for e in audit.entries(app_engine)] == [
-        ("apikey.revoke", "default"), ("apikey.create", "billing-service")]
+    assert [(e.action, e.target, e.actor) for e in audit.entries(app_engine)] == [
+        ("apikey.revoke", "default", "local user (no sign-in)"), ("apikey.create", "billing-service", "local user (no sign-in)"),
+        ("apikey.create", "default", "start-up")]
 
 
 def test_page_explains_a_weak_env_key(app_engine, monkeypatch):
@@ -313,3 +314,13 @@ def test_masked_form_of_a_key_without_the_prefix(engine, monkeypatch):
     monkeypatch.setenv(apikeys.ENV_VAR, "Zq81-random-ci-secret-XY7w")
     apikeys.ensure_key(engine)
     assert apikeys.list_keys(engine)[0].masked == "•" * 12 + "XY7w"
+
+
+def test_the_first_key_is_in_the_audit_log(engine, monkeypatch):
+    from metering import audit
+
+    key = apikeys.ensure_key(engine)
+    apikeys.ensure_key(engine)  # a later start adds nothing
+    [row] = audit.entries(engine)
+    assert (row.actor, row.action, row.target) == ("start-up", "apikey.create", "default")
+    assert key not in row.detail and key[-4:] in row.detail

@@ -96,8 +96,7 @@ def ensure_session_key(engine: Engine) -> str | None:
         created = apikeys.ensure_key(engine)
     except apikeys.WeakKey as exc:
         return str(exc)
-    if created:
-        auth.record("apikey.create", target=apikeys.DEFAULT_NAME, detail="the first key, created on first visit")
+    if created:  # (ensure_key writes its own audit row)
         st.session_state[KEY_PLAIN] = created
         st.session_state[JUST_CREATED] = apikeys.DEFAULT_NAME
     return None

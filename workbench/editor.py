@@ -25,7 +25,7 @@ from metering import metrics, preview
 from metering.access import Action
 from metering.models import NEEDS_VALUE, Aggregation, MetricType
 from workbench import auth, charts, state
-from workbench.text import md  # noqa: F401  (other pages import md from here too)
+from workbench.text import md, md_code  # noqa: F401  (other pages import md from here too)
 
 K = "editor:"
 FIELDS = ("name", "slug", "description", "unit", "metric_type", "event_name", "aggregation",
@@ -512,7 +512,7 @@ def _snippet_panel(result: preview.EditorPreview) -> None:
     with st.container(border=True, key="panel-snippet"):
         key_note = "your API key" if api_key() != PLACEHOLDER_KEY else "a placeholder key: create one on the Developers page"
         _panel_header("Quick snippet", "yellow", ":material/terminal:",
-                      f"Sends the example event to {md(base_url() + '/api/v1/events')} with {key_note}.")
+                      f"Sends the example event to {md_code(base_url() + '/api/v1/events')} with {key_note}.")
         curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
         curl.code(result.snippets["curl"], language="bash", wrap_lines=True)
         python.code(result.snippets["python"], language="python", wrap_lines=True)
