@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import io
 import re
 import subprocess
@@ -24,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for_root_page
+from tests.e2e.conftest import CHROMIUM, wait_for_root_page
 
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 except ImportError:  # pragma: no cover
     pytest.skip("the playwright package is not installed (pip install -e '.[test]')", allow_module_level=True)
 
@@ -130,6 +131,7 @@ def test_hostile_text_is_shown_literally_and_fetches_nothing(page: Page, live_se
     nav(page, "Plans")
     check(page, trap, requested, texts.plan, texts.fixed)
     page.locator(".st-key-plans-edit-hostile_plan button").first.click()
+    expect(page.get_by_role("heading", name=re.compile("^Edit plan"))).to_be_visible()
     settle(page)
     check(page, trap, requested, f"Edit plan · {texts.plan}", texts.name)
 
@@ -211,7 +213,7 @@ def test_every_interface_without_sign_in_is_refused(tmp_path: Path) -> None:
     (tmp_path / "secrets.toml").write_text("")
     command = [str(STREAMLIT), "run", str(ROOT / "app.py"), "--server.headless", "true", "--server.address", "0.0.0.0",
                "--server.port", str(free_port()), "--secrets.files", str(tmp_path / "secrets.toml")]
-    env = {k: v for k, v in __import__("os").environ.items() if k != "METERING_ALLOW_NO_SIGN_IN"}
+    env = {k: v for k, v in os.environ.items() if k != "METERING_ALLOW_NO_SIGN_IN"}
     env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
