@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
+# Where `make run` listens. Beyond 127.0.0.1 the app needs sign-in ([auth] in
+# .streamlit/secrets.toml) or METERING_ALLOW_NO_SIGN_IN=1 (README, "Sign-in and roles").
+HOST ?= 127.0.0.1
 
 .PHONY: run test bench clean
 
@@ -14,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/streamlit run app.py --server.address $(HOST)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -38,8 +38,6 @@ Rules decided here (the contract is silent):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,7 +47,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
-from metering import billing
+from metering import billing, csvsafe
 from metering.billing import EXACT, PeriodUsage, Schedule, Window, decimal_text, iso
 from metering.engine.interface import Events
 from metering.models import MetricBase, MetricType
@@ -456,13 +454,10 @@ def summary_rows(invoices: Sequence[Invoice]) -> list[dict[str, Any]]:
 
 
 def to_csv(invoices: Sequence[Invoice], *, summary: bool = False) -> str:
-    """CSV text: invoice lines (default) or one summary row per invoice."""
+    """CSV text: invoice lines (default) or one summary row per invoice. Customer ids and
+    descriptions are user text, so the cells are written spreadsheet-safe (`csvsafe`)."""
     rows, columns = (summary_rows(invoices), SUMMARY_COLUMNS) if summary else (line_rows(invoices), LINE_COLUMNS)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csvsafe.to_csv(rows, columns)
 
 
 # --- one call from a workspace --------------------------------------------------------------

@@ -23,11 +23,11 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from metering import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from metering import plan_store  # noqa: F401
-from metering import apikeys  # noqa: F401
+from metering import apikeys
+from metering import audit  # noqa: F401
 from metering.engine import tables
 from metering.engine.batch import EventBatch
 from metering.engine.registry import store_for
-from metering.engine.segments import secure
 from metering.engine.interface import EventWriter
 from metering.engine.store import EventRow, StoreVersion
 from metering.models import ImportBatch
@@ -40,8 +40,40 @@ __all__ = ["EventRow", "StoreVersion"]
 
 def data_dir() -> Path:
     path = Path(os.environ.get("METERING_DATA_DIR", DEFAULT_DATA_DIR))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # the mode applies when it is created here
     return path
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """Make `path` a file only its owner can read and write (0600): created empty if missing,
+    tightened if it exists. For every file the app keeps data in (the SQLite database and its
+    -wal / -shm files, anything else written under data/)."""
+    path = Path(path)
+    # Never open a file that exists: closing any descriptor of a file drops every POSIX lock this
+    # process holds on it, and SQLite's locks are POSIX locks (an open engine would lose them).
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # created meanwhile: tightened below like any other
+            pass
+    os.chmod(path, 0o600)
+    return path
+
+
+def _private_sqlite(url: str) -> None:
+    """Before SQLite opens the file: the database 0600, and so its -wal and -shm files, which
+    SQLite creates with the database's permissions (tightened here too when they exist)."""
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.chmod(extra, 0o600)
 
 
 def database_url(url: str | None = None) -> str:
@@ -59,6 +91,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            _private_sqlite(url)
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if in_memory:
             kwargs["poolclass"] = StaticPool
@@ -74,26 +108,11 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite") and not in_memory:
-        _owner_only(url)
     SQLModel.metadata.create_all(engine)
     tables.migrate(engine)
+    apikeys.upgrade_schema(engine)  # stores made before keys had names
     init_state(engine)
     return engine
-
-
-def _owner_only(url: str) -> None:
-    """Create the SQLite file (and its WAL files) readable by its owner only."""
-    database = make_url(url).database
-    if not database:
-        return
-    path = Path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the database's mode
-    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if name.exists():
-            secure(name)
 
 
 def init_state(engine: Engine) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import developers, state
+from workbench import auth, developers, state
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 st.title("Developers")
 developers.render(state.engine())

@@ -5,7 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from metering import metrics
-from workbench import editor, state
+from workbench import auth, editor, state
+from workbench.text import md, md_code
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 engine = state.engine()
 editor.ensure_loaded(engine)
@@ -14,8 +17,8 @@ editor.inject_css()
 code = editor.editing()
 if code:
     current = metrics.get_metric(engine, code=code)
-    st.title(f"Edit metric · {current.name if current else code}")
-    st.caption(f"Editing `{code}`. Changes apply when you save; the previews follow the form as you type.")
+    st.title(f"Edit metric · {md(current.name if current else code)}")
+    st.caption(f"Editing {md_code(code)}. Changes apply when you save; the previews follow the form as you type.")
 else:
     st.title("New billable metric")
     st.caption("Start from a quick template or fill the form; the previews on the right follow it as you type.")

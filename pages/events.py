@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import events, peers, state
+from workbench import auth, events, peers, state
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 st.title("Events")
 engine = state.engine()

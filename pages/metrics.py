@@ -5,9 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from metering import aggregation, metrics, plan_store, preview
+from metering.access import Action
 from metering.models import MetricPublic
-from workbench import editor, state
-from workbench.editor import md
+from workbench import auth, editor, state
+from workbench.text import md, md_code
+
+auth.gate()  # again here: a page file run on its own (a deep link) must not skip sign-in
 
 DELETE_KEY = "metrics:delete"
 COLUMNS = [2.2, 2.0, 1.4, 1.8, 0.9, 1.4, 0.45, 0.45]
@@ -34,16 +37,16 @@ def confirm_delete(code: str) -> None:
     siblings = [m.code for m in metrics.list_metrics(engine) if m.event_name == metric.event_name and m.code != code]
     plans = plan_store.plans_using_metric(engine, code=code)
 
-    st.markdown(f"Delete **{md(metric.name)}** (`{code}`)? This cannot be undone.")
+    st.markdown(f"Delete **{md(metric.name)}** ({md_code(code)})? This cannot be undone.")
     st.markdown("**What depends on it**")
     lines = [
-        f"- Stored events named `{metric.event_name}`: **{preview.fmt(events)}**"
+        f"- Stored events named {md_code(metric.event_name)}: **{preview.fmt(events)}**"
         + (" — they stay stored (delete them on the Events page)." if events else "."),
     ]
     if siblings:
-        lines.append(f"- Other metrics reading the same events: {', '.join(f'`{s}`' for s in siblings)}.")
+        lines.append(f"- Other metrics reading the same events: {', '.join(md_code(s) for s in siblings)}.")
     if plans:
-        lines.append(f"- Plans that use it: {', '.join(f'`{p}`' for p in plans)} — their charges or quotas "
+        lines.append(f"- Plans that use it: {', '.join(md_code(p) for p in plans)} — their charges or quotas "
                      "on this metric are removed from those plans.")
     else:
         lines.append("- No plan uses it.")
@@ -53,9 +56,11 @@ def confirm_delete(code: str) -> None:
         confirmed = st.checkbox(f"I understand that {len(plans)} plan(s) use this metric", key="metrics:delete_ack")
     left, right = st.columns(2)
     if left.button("Delete metric", key="metrics:delete_yes", type="primary", icon=":material/delete:",
-                   disabled=not confirmed, width="stretch"):
+                   disabled=not confirmed or not auth.can(Action.edit_metrics), width="stretch") \
+            and auth.allowed(Action.edit_metrics, audit_action="metric.delete", target=code):
         plan_store.remove_metric_from_plans(engine, code=code)
         metrics.delete_metric(engine, code=code)
+        auth.record("metric.delete", target=code, detail=f"{metric.name}; removed from plans: {', '.join(plans) or 'none'}")
         if state_editing_this(code):
             editor.start_new()
         st.session_state["metrics:flash"] = f"Deleted {metric.name} ({code})."
@@ -77,21 +82,21 @@ def _ask_delete(code: str) -> None:
 
 def _row(metric: MetricPublic, result: aggregation.AggregateResult) -> None:
     cols = st.columns(COLUMNS, vertical_alignment="center")
-    cols[0].markdown(f"**{md(metric.name)}**  \n`{metric.code}`")
+    cols[0].markdown(f"**{md(metric.name)}**  \n{md_code(metric.code)}")
     path = aggregation.value_path(metric)
-    cols[1].markdown(md(metric.aggregation.value) + (f" of `{path}`" if path else "")
-                     + f"  \n:gray[event `{metric.event_name}`]")
+    cols[1].markdown(md(metric.aggregation.value) + (f" of {md_code(path)}" if path else "")
+                     + f"  \n:gray[event {md_code(metric.event_name)}]")
     cols[2].markdown(TYPE_LABELS[metric.metric_type.value])
     value = f"**{preview.fmt(result.value)}** {md(metric.unit)}"
     detail = f"{preview.plural(result.events, 'event')}" + (f", {preview.fmt(result.skipped)} skipped" if result.skipped else "")
     cols[3].markdown(f"{value}  \n:gray[{detail}]")
     cols[4].markdown(md(metric.unit))
     cols[5].markdown(f"{metric.updated_at:%Y-%m-%d %H:%M}")
-    if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {metric.name}"):
+    if cols[6].button("", key=f"metrics:edit:{metric.code}", icon=":material/edit:", help=f"Edit {md(metric.name)}"):
         editor.start_edit(metric.code)
         st.switch_page("pages/editor.py")
-    cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {metric.name}",
-                   on_click=_ask_delete, args=(metric.code,))
+    cols[7].button("", key=f"metrics:del:{metric.code}", icon=":material/delete:", help=f"Delete {md(metric.name)}",
+                   on_click=_ask_delete, args=(metric.code,), disabled=not auth.can(Action.edit_metrics))
 
 
 engine = state.engine()

@@ -61,12 +61,27 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
+def _answers(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
 @contextmanager
-def running_server(data_dir: Path, *, api_key: str | None = None, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def running_server(data_dir: Path, *, api_key: str | None = None, extra_env: dict[str, str] | None = None,
+                   secrets_toml: str = "", address: str = "127.0.0.1", database_url: str | None = None,
+                   wait_healthy: bool = True) -> Iterator[Server]:
+    """`secrets_toml` is the text of the server's secrets.toml (none by default, so a developer's own
+    .streamlit/secrets.toml never leaks into a test); "{port}" in it becomes the server's port.
+    Without `wait_healthy` it waits for the root page only (a server whose store is broken)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     key = api_key or "mtr_test_" + secrets.token_urlsafe(24)
-    database_url = f"sqlite:///{data_dir / 'server.db'}"
+    database_url = database_url or f"sqlite:///{data_dir / 'server.db'}"
     port = free_port()
+    secrets_path = data_dir / "secrets.toml"
+    secrets_path.write_text(secrets_toml)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -79,8 +94,9 @@ def running_server(data_dir: Path, *, api_key: str | None = None, extra_env: dic
     command = [
         str(STREAMLIT), "run", str(ROOT / "app.py"),
         "--server.headless", "true",
-        "--server.address", "127.0.0.1",
+        "--server.address", address,
         "--server.port", str(port),
+        "--secrets.files", str(secrets_path),
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
         "--server.scriptHealthCheckEnabled", "true",  # GET /_stcore/script-health-check runs app.py's main()
@@ -90,7 +106,7 @@ def running_server(data_dir: Path, *, api_key: str | None = None, extra_env: dic
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(base_url):
+        while not (_healthy(base_url) if wait_healthy else _answers(base_url)):
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
             if time.monotonic() > deadline:

@@ -154,10 +154,20 @@ def test_the_scheme_is_case_insensitive(client):
     assert client.get("/api/v1/metrics", headers={"Authorization": f"bearer {KEY}"}).status_code == 200
 
 
-def test_a_rotated_key_replaces_the_old_one_at_once(client, file_engine):
-    new = apikeys.rotate_key(file_engine)
+def test_a_new_key_works_beside_the_old_one_and_a_revoked_key_stops_at_once(client, file_engine):
+    apikeys.ensure_key(file_engine)  # the start-up key (METERING_API_KEY), as the server's first request makes it
+    _info, new = apikeys.create_key(file_engine, "second")
+    assert client.get("/api/v1/metrics", headers=AUTH).status_code == 200
+    assert client.get("/api/v1/metrics", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    apikeys.revoke_key(file_engine, apikeys.identify(file_engine, KEY))
     assert_error(client.get("/api/v1/metrics", headers=AUTH), 401)
     assert client.get("/api/v1/metrics", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+
+
+def test_a_request_records_the_keys_last_use(client, file_engine):
+    assert client.get("/api/v1/metrics", headers=AUTH).status_code == 200
+    [info] = apikeys.list_keys(file_engine)
+    assert info.last_used_at is not None
 
 
 def test_unauthenticated_big_bodies_are_refused_before_reading(client):

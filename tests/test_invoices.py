@@ -339,6 +339,18 @@ def test_csv_and_json_downloads() -> None:
     assert json.loads(invoices.to_json_text(result)) == invoices.report(result)
 
 
+def test_csv_cells_that_start_a_formula_are_neutralized_numbers_are_not() -> None:
+    frame = frame_of(calls(3, customer="=HYPERLINK(\"http://x\")") + calls(2, customer="@SUM(1)"))
+    fixed = [{"name": "+cmd|' /C calc'!A0", "quantity": "1", "unit_price": "-0"}]
+    result = invoices.run(frame, workspace([api_plan(fixed_charges=fixed)]), plan_code="pro", month=(2026, 10))
+    rows = list(csv.DictReader(io.StringIO(invoices.to_csv(result))))
+    assert {r["customer_id"] for r in rows} == {"'=HYPERLINK(\"http://x\")", "'@SUM(1)"}
+    assert "'+cmd|' /C calc'!A0" in {r["description"] for r in rows}
+    assert all(not r[c].startswith("'") for r in rows for c in ("units", "amount"))
+    summary = list(csv.DictReader(io.StringIO(invoices.to_csv(result, summary=True))))
+    assert {r["customer_id"] for r in summary} == {"'=HYPERLINK(\"http://x\")", "'@SUM(1)"}
+
+
 # --- property: totals -----------------------------------------------------------------------
 
 _money = st.decimals(min_value=0, max_value=1000, places=4, allow_nan=False, allow_infinity=False)

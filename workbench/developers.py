@@ -1,12 +1,14 @@
-"""The Developers page: the API's address, the workspace key, per-metric snippets, the error format.
+"""The Developers page: the API's address, the API keys, per-metric snippets, the error format.
 
 Pure helpers (no Streamlit calls) come first so tests can use them; `render_*` draw the page.
-The clear-text key lives only in this session's `st.session_state["api:key_plain"]`, set when
-the key is created or rotated here (the editor's snippet panel embeds it from there too).
+Keys are named and several (create, list, revoke; admins only, checked in the handlers). A new
+key's clear text lives only in this session's `st.session_state["api:key_plain"]`, set when it is
+created here (the editor's snippet panel embeds it from there too).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -14,13 +16,20 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import api, apikeys, metrics, snippets
+from metering.access import Action
 from metering.metrics import TEMPLATES
 from metering.models import MetricBase, MetricCreate
 from workbench import peers as peers_ui
+from workbench import auth
+from workbench.text import md, md_code
 
 KEY_PLAIN = "api:key_plain"  # shared with the editor's snippet panel
-CONFIRM_ROTATE = "developers:confirm_rotate"
-JUST_ROTATED = "developers:just_rotated"
+JUST_CREATED = "developers:just_created"  # the name of the key in KEY_PLAIN, while its notice shows
+CONFIRM_REVOKE = "developers:confirm_revoke"
+REVOKE_CHOICE = "developers:revoke_choice"
+NEW_NAME = "developers:new_name"
+NAME_ERROR = "developers:name_error"
+FLASH = "developers:flash"
 METRIC = "developers:metric"
 DEFAULT_BASE_URL = "http://localhost:8501"
 
@@ -80,16 +89,30 @@ def example_metric() -> MetricBase:
 
 
 def ensure_session_key(engine: Engine) -> str | None:
-    """Create the workspace key if the store has none; a key created now is kept in this
-    session (shown once). Returns the reason when no key can be created."""
+    """First start without a server (the server's start-up normally does this): create the key
+    "default" if the store never had one; a key created now is kept in this session (shown once).
+    Only for someone who may manage keys. Returns the reason when no key can be created."""
+    if not auth.can(Action.manage_api_keys):
+        return None
     try:
         created = apikeys.ensure_key(engine)
     except apikeys.WeakKey as exc:
         return str(exc)
-    if created:
+    if created:  # (ensure_key writes its own audit row)
         st.session_state[KEY_PLAIN] = created
-        st.session_state[JUST_ROTATED] = True
+        st.session_state[JUST_CREATED] = apikeys.DEFAULT_NAME
     return None
+
+
+def keys_frame(keys: list[apikeys.KeyInfo]) -> pd.DataFrame:
+    def when(moment: datetime | None) -> str:
+        return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+    return pd.DataFrame(
+        [{"Name": k.name, "Key": k.masked, "Created": when(k.created_at), "Created by": k.created_by or "—",
+          "Last used": when(k.last_used_at)} for k in keys],
+        columns=["Name", "Key", "Created", "Created by", "Last used"],
+    )
 
 
 def current_base_url() -> str:
@@ -102,53 +125,115 @@ def current_base_url() -> str:
 
 def render_base(base_url: str) -> None:
     st.subheader("API")
-    st.markdown(f"Base URL: `{base_url}/api/v1` · served by this app, next to its pages.")
+    st.markdown(f"Base URL: {md_code(base_url + '/api/v1')} · served by this app, next to its pages.")
     st.link_button("OpenAPI document", f"{base_url}/api/v1/openapi.json", icon=":material/description:")
     st.dataframe(endpoints_frame(), hide_index=True, width="stretch")
 
 
+def create_key(engine: Engine, name: str) -> bool:
+    """The handler of "Create key": checks the role, creates, records; the key is shown once."""
+    if not auth.allowed(Action.manage_api_keys, audit_action="apikey.create", target=name):
+        return False
+    try:
+        info, plain = apikeys.create_key(engine, name, created_by=auth.current_user().label)
+    except apikeys.KeyNameError as exc:
+        st.session_state[NAME_ERROR] = str(exc)
+        return False
+    auth.record("apikey.create", target=info.name, detail=f"key {info.masked}")
+    st.session_state[KEY_PLAIN] = plain
+    st.session_state[JUST_CREATED] = info.name
+    st.session_state.pop(NAME_ERROR, None)
+    return True
+
+
+def revoke_key(engine: Engine, key_id: int) -> bool:
+    """The handler of "Revoke now": checks the role, revokes, records."""
+    keys = {k.id: k for k in apikeys.list_keys(engine)}
+    target = keys[key_id].name if key_id in keys else f"#{key_id}"
+    if not auth.allowed(Action.manage_api_keys, audit_action="apikey.revoke", target=target):
+        return False
+    try:
+        info = apikeys.revoke_key(engine, key_id)
+    except KeyError:
+        st.session_state[FLASH] = f"The key {target} was already revoked."
+        return False
+    auth.record("apikey.revoke", target=info.name, detail=f"key {info.masked}")
+    st.session_state[FLASH] = f"Revoked the key {info.name} ({info.masked}): requests with it now get 401."
+    return True
+
+
+def _close_revoke() -> None:
+    st.session_state.pop(CONFIRM_REVOKE, None)
+
+
+@st.dialog("Revoke an API key", on_dismiss=_close_revoke)
+def confirm_revoke(engine: Engine, key: apikeys.KeyInfo) -> None:
+    st.markdown("Revoke this key? Code that sends it gets 401 from then on. Other keys keep working.")
+    st.text(f"{key.name}  {key.masked}")
+    left, right = st.columns(2)
+    if left.button("Revoke now", key="developers:revoke_yes", type="primary", icon=":material/key_off:",
+                   width="stretch", disabled=not auth.can(Action.manage_api_keys)) and revoke_key(engine, key.id):
+        _close_revoke()
+        st.rerun()
+    if right.button("Cancel", key="developers:revoke_no", width="stretch"):
+        _close_revoke()
+        st.rerun()
+
+
 def render_key(engine: Engine) -> None:
-    st.subheader("API key")
+    st.subheader("API keys")
+    manage = auth.can(Action.manage_api_keys)
     problem = ensure_session_key(engine)
-    info = apikeys.key_info(engine)
     if problem:
         st.error(problem, icon=":material/key_off:")
-    if info is None:
-        st.warning("There is no API key yet.", icon=":material/key:")
+    if flash := st.session_state.pop(FLASH, None):
+        st.success(md(flash), icon=":material/key:")
+    keys = apikeys.list_keys(engine)
     plain = st.session_state.get(KEY_PLAIN)
     if plain:
-        if st.session_state.pop(JUST_ROTATED, False):
-            st.success("This is the new key. Copy it now: it is stored only as a hash and will not be shown again "
-                       "after this session.", icon=":material/key:")
+        created = st.session_state.get(JUST_CREATED)
+        if created:
+            st.success(f"This is the new key {md(created)}. Copy it now: it is stored only as a hash and will not be "
+                       "shown again after this session.", icon=":material/key:")
         with st.container(key="developers-key-plain"):
             st.code(plain, language=None)  # its copy button copies the key itself
         st.caption("The snippets below and in the metric editor embed it while this session lasts.")
         if st.button("Hide the key", icon=":material/visibility_off:"):
             st.session_state.pop(KEY_PLAIN, None)
+            st.session_state.pop(JUST_CREATED, None)
             st.rerun()
-    elif info is not None:
-        # Text, not a code block: a copy button here would copy the dots, not a key.
-        st.markdown(f"Key: `{info.masked}`", help="Only a hash is stored: the key itself cannot be shown or copied again.")
-        st.caption(
-            f"Created {info.created_at:%Y-%m-%d %H:%M} UTC. Only a hash is stored, so the key cannot be shown again: "
-            f"set it as `{apikeys.ENV_VAR}` where your code runs (the snippets read it from there), or rotate to get a new one."
-        )
-    st.caption("Send it as `Authorization: Bearer <key>`.")
-    if not st.session_state.get(CONFIRM_ROTATE):
-        if st.button("Rotate key", icon=":material/autorenew:"):
-            st.session_state[CONFIRM_ROTATE] = True
-            st.rerun()
+    if keys:
+        st.dataframe(keys_frame(keys), hide_index=True, width="stretch", key="developers:keys")
     else:
-        st.warning("Rotating replaces the key at once: code using the old key gets 401 from then on.", icon=":material/warning:")
-        confirm, cancel = st.columns(2)
-        if confirm.button("Rotate now", type="primary", icon=":material/autorenew:"):
-            st.session_state[KEY_PLAIN] = apikeys.rotate_key(engine)
-            st.session_state[JUST_ROTATED] = True
-            st.session_state[CONFIRM_ROTATE] = False
-            st.rerun()
-        if cancel.button("Cancel"):
-            st.session_state[CONFIRM_ROTATE] = False
-            st.rerun()
+        st.warning("There is no active API key: every request gets 401 until an admin creates one.", icon=":material/key:")
+    st.caption(
+        "Send a key as `Authorization: Bearer <key>`. Only hashes are stored, so a key is shown once, when it is "
+        f"created: set it as `{apikeys.ENV_VAR}` where your code runs (the snippets read it from there). "
+        "Several keys work at once (one per service or person), so a new key can replace an old one without "
+        "downtime: create, deploy, then revoke the old one."
+    )
+    if not manage:
+        st.caption("Creating and revoking keys needs the admin role.")
+    left, right = st.columns(2, vertical_alignment="bottom")
+    with left.form("developers:create", border=False, clear_on_submit=True):
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        name = row.text_input("Name of a new key", key=NEW_NAME, placeholder="e.g. billing-service", disabled=not manage,
+                              max_chars=apikeys.MAX_NAME_LENGTH)
+        if row.form_submit_button("Create key", icon=":material/add:", disabled=not manage):
+            if create_key(engine, name):
+                st.rerun()
+        if error := st.session_state.get(NAME_ERROR):
+            st.caption(f":red[:material/error: {md(error)}]")
+    if keys:
+        by_id = {k.id: k for k in keys}
+        row = right.container(horizontal=True, vertical_alignment="bottom")
+        chosen = row.selectbox("Key to revoke", list(by_id), key=REVOKE_CHOICE, disabled=not manage,
+                               format_func=lambda i: f"{by_id[i].name} · {by_id[i].masked}")
+        if row.button("Revoke…", key="developers:revoke", icon=":material/key_off:", disabled=not manage):
+            st.session_state[CONFIRM_REVOKE] = chosen
+        pending = st.session_state.get(CONFIRM_REVOKE)
+        if pending in by_id:
+            confirm_revoke(engine, by_id[pending])
 
 
 def render_snippets(engine: Engine, base_url: str) -> None:
@@ -166,7 +251,7 @@ def render_snippets(engine: Engine, base_url: str) -> None:
     if plain is None:
         st.caption(f"The code reads the key from the `{apikeys.ENV_VAR}` environment variable.")
     st.caption(
-        f"Event `{metric.event_name}` with an example of every property the metric reads; "
+        f"Event {md_code(metric.event_name)} with an example of every property the metric reads; "
         "the timestamp is the time the code runs and the `idempotency_key` a new UUID each run, so two "
         "identical events are two events. To retry a request safely, resend it with the same key."
     )

@@ -12,6 +12,7 @@ numbers come from `metering.preview.editor_preview` (the engine), which the benc
 from __future__ import annotations
 
 import re
+
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -23,8 +24,10 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import metrics, preview
+from metering.access import Action
 from metering.models import NEEDS_VALUE, Aggregation, MetricType, allowed_aggregations
-from workbench import charts, state
+from workbench import auth, charts, state
+from workbench.text import md, md_code  # noqa: F401  (other pages import md from here too)
 
 K = "editor:"
 FIELDS = ("name", "slug", "description", "unit", "metric_type", "event_name", "aggregation",
@@ -229,14 +232,6 @@ def apply_template(engine: Engine, key: str) -> None:
 # =========================================================================== small helpers
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|#])")
-
-
-def md(text: Any) -> str:
-    """Text shown through Markdown as written (underscores in codes stay underscores)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
-
 _SNAKE = re.compile(r"(?<!['\w])[a-z]+(?:_[a-z]+)+(?![\w'])")
 
 
@@ -390,7 +385,8 @@ def _suggest(field: str, label: str, options: list[str]) -> None:
             st.session_state[_k(field)] = value
         st.session_state[_w(field + "_pick")] = None
 
-    st.pills(label, options, key=_w(field + "_pick"), on_change=picked, label_visibility="visible")
+    st.pills(label, options, key=_w(field + "_pick"), on_change=picked, label_visibility="visible",
+             format_func=md)  # property paths from the events: pill labels are Markdown
 
 
 def _event_and_aggregation(engine: Engine, frame: Any, errors: dict[str, str]) -> None:
@@ -482,7 +478,9 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
 
     row = st.container(horizontal=True)
     label = "Save changes" if editing() else "Create metric"
-    row.button(label, key="editor:save", type="primary", icon=":material/save:", on_click=request_save)
+    may = auth.can(Action.edit_metrics)
+    row.button(label, key="editor:save", type="primary", icon=":material/save:", on_click=request_save, disabled=not may,
+               help=None if may else "Saving metrics needs the editor role.")
     if row.button("Cancel", key="editor:cancel"):
         ss.pop(_k("loaded"), None)
         st.switch_page("pages/metrics.py")
@@ -496,6 +494,9 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
         st.error(f"Not saved. Fix these first:\n{reasons}", icon=":material/block:")
         return
     data = draft()
+    action = "metric.update" if editing() else "metric.create"
+    if not auth.allowed(Action.edit_metrics, audit_action=action, target=editing() or data["code"]):
+        return
     try:
         if editing():
             saved = metrics.update_metric(engine, code=editing(), data=data)
@@ -505,6 +506,7 @@ def _save_row(engine: Engine, all_errors: dict[str, str]) -> None:
         st.error("Not saved: " + "; ".join(f"{FIELD_LABELS.get(k, k)}: {md(in_form_words(v, FORM_WORDS))}"
                                            for k, v in exc.errors.items()), icon=":material/block:")
         return
+    auth.record(action, target=saved.code, detail=f"{saved.name}: {saved.aggregation.value} of {saved.event_name}")
     ss["metrics:flash"] = f"Saved {saved.name} ({saved.code})."
     ss["editor:code"] = None
     ss.pop(_k("loaded"), None)
@@ -563,7 +565,7 @@ def _snippet_panel(result: preview.EditorPreview) -> None:
     with st.container(border=True, key="panel-snippet"):
         key_note = "your API key" if api_key() != PLACEHOLDER_KEY else "a placeholder key: create one on the Developers page"
         _panel_header("Quick snippet", "yellow", ":material/terminal:",
-                      f"Sends the example event to {base_url()}/api/v1/events with {key_note}.")
+                      f"Sends the example event to {md_code(base_url() + '/api/v1/events')} with {key_note}.")
         curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
         curl.code(result.snippets["curl"], language="bash", wrap_lines=True)
         python.code(result.snippets["python"], language="python", wrap_lines=True)
@@ -580,9 +582,14 @@ def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
     ss[_k("test_seed")] = seed
 
     def send() -> None:
+        if not auth.allowed(Action.send_test_events, audit_action="events.test", target=metric.event_name):
+            return
         text = ss.get(_w("test_event"), ss[_k("test_event")])
         outcome = preview.send_test_event(engine, metric, text, get_frame=state.frame,
                                           window_key=ss.get(_k("window"), "all"))
+        if outcome.error is None:
+            auth.record("events.test", target=metric.event_name,
+                        detail="stored 1 event" if outcome.accepted else "already stored (duplicate)")
         ss[_k("test_outcome")] = outcome
         recheck_store()
         if outcome.error is None:
@@ -605,7 +612,8 @@ def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:
             else:
                 field_error(outcome.error)
         row = st.container(horizontal=True)
-        row.button("Send test event", key="editor:test_send", type="primary", icon=":material/send:", on_click=send)
+        row.button("Send test event", key="editor:test_send", type="primary", icon=":material/send:", on_click=send,
+                   disabled=not auth.can(Action.send_test_events))
         row.button("Reset to example", key="editor:test_reset", on_click=reset)
         if outcome is not None and outcome.error is None:
             stored = "Stored 1 event." if outcome.accepted else "Already stored (same idempotency key): nothing added."

@@ -7,7 +7,6 @@ the list of imports. The `render_*` functions below draw the page's sections.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -24,12 +23,13 @@ from sqlalchemy.engine import Engine
 
 from metering.engine import stored_events
 from metering.engine.interface import EventQuery
-from metering import importing, metrics, simulate, store
+from metering import csvsafe, importing, metrics, simulate, store
+from metering.access import Action
 from metering.ingest import UnreadableFile
 from metering.importing import Progress
 from metering.models import Aggregation, MetricPublic
-from workbench import charts, state
-from workbench.editor import md
+from workbench import auth, charts, state
+from workbench.text import md, md_code
 
 KEY = "events:"  # prefix of this page's session-state keys
 UPLOAD_RESULTS = KEY + "upload_results"
@@ -117,9 +117,8 @@ def rejected_table(outcomes: Sequence[FileOutcome]) -> pd.DataFrame:
 
 
 def rejected_csv(outcomes: Sequence[FileOutcome]) -> bytes:
-    buffer = io.StringIO()
-    rejected_table(outcomes).to_csv(buffer, index=False)
-    return buffer.getvalue().encode("utf-8")
+    # File names and reasons quote the file's own text: written spreadsheet-safe.
+    return csvsafe.frame_to_csv(rejected_table(outcomes)).encode("utf-8")
 
 
 # =========================================================================== simulation plans
@@ -486,13 +485,13 @@ def _progress_reporter(bar: Any) -> Callable[[str, Progress], None]:
     def report(name: str, p: Progress) -> None:
         if p.unit == "bytes":  # a file read and stored a block at a time
             mb = lambda n: f"{n / 1e6:,.1f} MB"  # noqa: E731
-            text_ = f"{name}: stored all {mb(p.total)}" if p.stage == "done" else f"{name}: read and stored {mb(p.done)} of {mb(p.total)}"
+            text_ = f"{md(name)}: stored all {mb(p.total)}" if p.stage == "done" else f"{md(name)}: read and stored {mb(p.done)} of {mb(p.total)}"
         elif p.stage == "parsed":
-            text_ = f"{name}: read {p.total:,} valid events, storing…"
+            text_ = f"{md(name)}: read {p.total:,} valid events, storing…"
         elif p.stage == "done":
-            text_ = f"{name}: stored {p.total:,} events"
+            text_ = f"{md(name)}: stored {p.total:,} events"
         else:
-            text_ = f"{name}: stored {p.done:,} of {p.total:,} events"
+            text_ = f"{md(name)}: stored {p.done:,} of {p.total:,} events"
         bar.progress(p.fraction, text=text_)
 
     return report
@@ -534,6 +533,18 @@ def run_uploads(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[File
     return outcomes
 
 
+def import_files(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[FileOutcome] | None:
+    """The Import button's handler: checks the role, imports, records each file in the audit log."""
+    if not auth.allowed(Action.import_events, audit_action="events.import", target=", ".join(n for n, _ in files)):
+        return None
+    outcomes = run_uploads(engine, files)
+    for o in outcomes:
+        auth.record("events.import", target=o.file, detail=(
+            f"unreadable: {o.unreadable}" if o.unreadable else
+            f"import #{o.import_id}: {o.accepted:,} accepted, {o.duplicates:,} duplicates, {o.rejected:,} rejected"))
+    return outcomes
+
+
 def upload_outcomes() -> list[FileOutcome]:
     return [FileOutcome(**d) for d in st.session_state.get(UPLOAD_RESULTS, [])]
 
@@ -545,11 +556,14 @@ def render_upload(engine: Engine) -> None:
         "importing the same events again adds nothing."
     )
     round_ = st.session_state.setdefault(UPLOAD_ROUND, 0)
+    may = auth.can(Action.import_events)
     uploaded = st.file_uploader(
-        "Event files", type=FILE_TYPES, accept_multiple_files=True, key=f"{KEY}uploader:{round_}"
+        "Event files", type=FILE_TYPES, accept_multiple_files=True, key=f"{KEY}uploader:{round_}", disabled=not may,
+        help=None if may else "Importing events needs the editor role.",
     )
-    if st.button("Import", type="primary", disabled=not uploaded, key=KEY + "import"):
-        run_uploads(engine, [(f.name, f.getvalue()) for f in uploaded or []])
+    if st.button("Import", type="primary", disabled=not uploaded or not may, key=KEY + "import"):
+        if import_files(engine, [(f.name, f.getvalue()) for f in uploaded or []]) is None:
+            return
         st.session_state[UPLOAD_ROUND] = round_ + 1  # a fresh uploader: the same click imports once
         st.rerun()
     with st.expander("Import a large file that is on the server", icon=":material/dns:"):
@@ -669,7 +683,7 @@ def _property_form(stream: StreamPlan, plan: PropertyPlan) -> PropertyPlan:
         cols = st.columns([1.8, 1.5, 1.7, 5 - len(decimal), *decimal], vertical_alignment="bottom")
     else:
         cols = st.columns([1.8, 1.5, 1.7, 1.2, 1.2, 1.2, 1.2, *decimal], vertical_alignment="bottom")
-    cols[0].markdown(f"`{plan.name}`  \n:small[:gray[{plan.role}]]")
+    cols[0].markdown(f"{md_code(plan.name)}  \n:small[:gray[{md(plan.role)}]]")
     kind = cols[1].selectbox("Kind", kinds, index=kinds.index(plan.kind), key=key("kind"))
     plan = replace(plan, kind=kind)
     if kind == "choice":
@@ -714,7 +728,7 @@ def render_simulator(engine: Engine) -> None:
 
     edited: list[StreamPlan] = []
     for stream in streams:
-        title = f"Properties of `{stream.event_name or '…'}`" + (f" (read by {', '.join(stream.metrics)})" if stream.metrics else "")
+        title = f"Properties of {md_code(stream.event_name or '…')}" + (f" (read by {md(', '.join(stream.metrics))})" if stream.metrics else "")
         with st.expander(title, expanded=True):
             if not stream.properties:
                 st.caption("No properties: the events carry only name, customer and time.")
@@ -725,14 +739,16 @@ def render_simulator(engine: Engine) -> None:
     try:
         specs = build_specs(edited, settings)
     except ValueError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        st.warning(md(exc), icon=":material/warning:")
         specs = []
     if specs:
         st.caption(f"{sum(s.total_events for s in specs):,} events from {specs[0].start:%Y-%m-%d} to "
                    f"{specs[0].end - timedelta(days=1):%Y-%m-%d} (UTC).")
     buttons = st.container(horizontal=True)
     preview = buttons.button("Preview sample", disabled=not specs, key=_sim_key("preview"), icon=":material/visibility:")
-    insert = buttons.button("Insert", type="primary", disabled=not specs, key=_sim_key("insert"), icon=":material/database_upload:")
+    may = auth.can(Action.simulate)
+    insert = buttons.button("Insert", type="primary", disabled=not specs or not may, key=_sim_key("insert"),
+                            icon=":material/database_upload:", help=None if may else "Inserting events needs the editor role.")
     if preview and specs:
         frames = [simulate.simulate(s) for s in specs]
         st.session_state[SIM_PREVIEW] = {
@@ -748,18 +764,20 @@ def render_simulator(engine: Engine) -> None:
     if result:
         st.success(
             f"Inserted {result['accepted']:,} events ({result['duplicates']:,} duplicates) as import "
-            f"#{result['import_id']}: {result['source']}", icon=":material/check_circle:",
+            f"#{result['import_id']}: {md(result['source'])}", icon=":material/check_circle:",
         )
         if result.get("future"):
             st.warning(f"{result['future']:,} of them are dated after now: they count in the periods they fall in.",
                        icon=":material/update:")
 
 
-def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult:
+def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) -> importing.ImportResult | None:
+    source = simulation_source(specs)
+    if not auth.allowed(Action.simulate, audit_action="events.simulate", target=source):
+        return None
     bar = st.progress(0.0, text="Simulating…")
     frames = [simulate.simulate(s) for s in specs]
     bar.progress(0.0, text=f"Validating {sum(len(f) for f in frames):,} events…")
-    source = simulation_source(specs)
     result = importing.import_frames(
         engine, frames, source=source, on_progress=lambda p: _progress_reporter(bar)("simulation", p)
     )
@@ -768,6 +786,8 @@ def insert_simulation(engine: Engine, specs: Sequence[simulate.SimulationSpec]) 
         "accepted": result.accepted, "duplicates": result.duplicates, "import_id": result.import_id, "source": source,
         "future": result.future,
     }
+    auth.record("events.simulate", target=source,
+                detail=f"import #{result.import_id}: {result.accepted:,} accepted, {result.duplicates:,} duplicates")
     return result
 
 
@@ -779,7 +799,7 @@ def render_preview(current: str) -> None:
         st.caption(":orange[The settings changed since this preview: preview again to see them.]")
     st.markdown(f"**Preview** · {preview['total']:,} events in all; the first {PREVIEW_ROWS} of each event name:")
     for name, head in preview["heads"]:
-        st.caption(f"`{name}`")
+        st.caption(md_code(name))
         st.dataframe(head, hide_index=True, key=_sim_key("head", name))
     st.altair_chart(charts.daily_volume_chart(preview["daily"]), key=_sim_key("daily"), width="stretch")
 
@@ -917,7 +937,8 @@ def render_imports(engine: Engine) -> None:
     labels = {int(r.id): f"#{r.id} · {r.source} · {r.accepted:,} events" for r in imports.itertuples()}
     row = st.container(horizontal=True, vertical_alignment="bottom")
     chosen = row.selectbox("Import", list(labels), format_func=labels.get, key=KEY + "delete_choice", width=520)
-    if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:"):
+    if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:",
+                  disabled=not auth.can(Action.delete_events)):
         st.session_state[CONFIRM_DELETE] = int(chosen)
     pending = st.session_state.get(CONFIRM_DELETE)
     if pending is not None and st.session_state.get(CONFIRM_EVENT) is None:  # one dialog at a time
@@ -935,14 +956,17 @@ def _dismiss_delete() -> None:
 @st.dialog("Delete an import", on_dismiss=_dismiss_delete)
 def _confirm_delete(engine: Engine, import_id: int, source: str, accepted: int) -> None:
     st.markdown(f"Delete the **{accepted:,} events** that import **#{import_id}** added?")
-    st.caption(source)
+    st.caption(md(source))
     st.caption("Events that import skipped as duplicates belong to other imports and stay.")
     left, right = st.columns(2)
     if left.button("Cancel", key=KEY + "delete_cancel"):
         _dismiss_delete()
         st.rerun()
-    if right.button("Delete", type="primary", key=KEY + "delete_confirm", icon=":material/delete:"):
+    if right.button("Delete", type="primary", key=KEY + "delete_confirm", icon=":material/delete:",
+                    disabled=not auth.can(Action.delete_events)) \
+            and auth.allowed(Action.delete_events, audit_action="events.delete_import", target=f"#{import_id} {source}"):
         deleted = delete_import(engine, import_id)
+        auth.record("events.delete_import", target=f"#{import_id} {source}", detail=f"{deleted:,} events deleted")
         _dismiss_delete()
         st.session_state[DELETED] = f"Deleted {deleted:,} events of import #{import_id}."
         st.rerun()

@@ -47,7 +47,8 @@ from metering.preview import fmt, plural
 from metering.pricing import describe_price
 from metering.workspace import Workspace, WorkspaceError, workspace_from_store
 from workbench import charts, state
-from workbench.editor import md
+from workbench.downloads import csv_button
+from workbench.text import md
 
 KEY = "invoices:"
 SUBSCRIPTIONS = "__subscriptions__"
@@ -518,10 +519,12 @@ def _comparison(frame: Events, ws: Workspace, sel: Selection) -> None:
     cols = st.columns(len(comparison.plans))
     for col, code in zip(cols, comparison.plans):
         diff = comparison.differences[code]
-        delta = f"{'-' if diff < 0 else '+'}{money(abs(diff), cur)} vs {names[base]}"
-        col.metric(f"{names[code]} — total ({cur})", money(comparison.totals[code], cur),
+        delta = f"{'-' if diff < 0 else '+'}{money(abs(diff), cur)} vs {md(names[base])}"
+        col.metric(f"{md(names[code])} — total ({cur})", money(comparison.totals[code], cur),
                    delta=None if code == base else delta, delta_color="off")
     table = comparison_table(comparison)
+    csv_button("Comparison (CSV)", table, file_name=f"compare-{'-'.join(comparison.plans)}.csv",
+                         key=KEY + "csv:compare")
     st.dataframe(
         table, hide_index=True, key=KEY + "compare_table", width="stretch", height=min(35 * (len(table) + 1) + 3, 600),
         column_config={c: st.column_config.TextColumn(c, alignment="right") for c in table.columns if c != "customer_id"},

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, metrics, plan_store, usage_series
+from metering.access import Action
 from metering.engine.columns import from_us, to_us
 from metering.engine.interface import Events
 from metering.models import MetricPublic, MetricType
@@ -47,8 +48,9 @@ from metering.periods import parse_subscription_start
 from metering.plans import CHARGE_METRIC_TYPES, CHARGE_MODELS, INTERVALS, LIMIT_METRIC_TYPES, Charge, Plan, plan_errors
 from metering.preview import fmt, plural
 from metering.pricing import describe_price, price_charge
-from workbench import state
-from workbench.editor import field_error, in_form_words, md
+from workbench import auth, state
+from workbench.editor import field_error, in_form_words
+from workbench.text import md, md_code
 from workbench.invoices import ordered_plans
 
 K = "plans:"
@@ -571,8 +573,8 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
             f" of {m.distinct_by}" if m.distinct_by else "")
         key = _seed(f"{base}.on", bool(slot.get("on")))
         with top[0]:
-            st.checkbox(f"**{md(m.name)}** · `{m.code}`", key=key,
-                        help=f"{m.metric_type.value}: {agg}, in {m.unit}")
+            st.checkbox(f"**{md(m.name)}** · {md_code(m.code)}", key=key,
+                        help=f"{m.metric_type.value}: {md(agg)}, in {md(m.unit)}")
             st.caption(f"{md(m.metric_type.value)} · {md(agg)} · {md(m.unit)}")
             field_error(errors.get(f"{base}.on"))
         if not ss[key]:
@@ -581,12 +583,12 @@ def _charge_block(m: MetricPublic, errors: dict[str, str], currency: str, frame:
         top[1].selectbox("Charge model", list(CHARGE_MODELS), key=key, format_func=MODEL_LABELS.get)
         model = ss[key]
         c = st.columns(3)
-        _text_input(c[0], f"{base}.free_units", f"Free units ({m.unit})", errors, placeholder="0",
+        _text_input(c[0], f"{base}.free_units", f"Free units ({md(m.unit)})", errors, placeholder="0",
                     help="Units free each period, taken off first.")
         if model == "standard":
             _text_input(c[1], f"{base}.unit_price", f"Unit price ({currency})", errors)
         elif model == "package":
-            _text_input(c[1], f"{base}.package_size", f"Package size ({m.unit})", errors)
+            _text_input(c[1], f"{base}.package_size", f"Package size ({md(m.unit)})", errors)
             _text_input(c[2], f"{base}.package_price", f"Package price ({currency})", errors)
         elif model == "percentage":
             _text_input(c[1], f"{base}.rate", "Rate (%)", errors, help="Percent of the billable units (e.g. an amount).")
@@ -620,8 +622,8 @@ def _preview(m: MetricPublic, base: str, currency: str, frame: Events, data: dic
         ss[key] = fmt(found[0]).replace(",", "") if found else ""
     with st.container(key=f"plans-preview-{m.code}"):
         c = st.columns([1, 1, 2.5], vertical_alignment="bottom")
-        c[0].text_input(f"Preview units ({m.unit})", key=key,
-                        help="Defaults to " + (found[2] if found else "nothing: no events yet"))
+        c[0].text_input(f"Preview units ({md(m.unit)})", key=key,
+                        help="Defaults to " + (md(found[2]) if found else "nothing: no events yet"))
         ek = f"{K}preview_events:{m.code}"
         if charge_data.get("model") == "percentage":
             if ek not in ss:
@@ -653,16 +655,16 @@ def _quota_block(m: MetricPublic, errors: dict[str, str], currency: str) -> None
     recurring = m.metric_type == MetricType.limit_recurring
     with st.container(border=True, key=f"plans-quota-{m.code}"):
         key = _seed(f"{base}.on", bool(slot.get("on")))
-        st.checkbox(f"**{md(m.name)}** · `{m.code}` · {m.metric_type.value}", key=key,
+        st.checkbox(f"**{md(m.name)}** · {md_code(m.code)} · {m.metric_type.value}", key=key,
                     help="A hard limit that rejects events past it" if not recurring
                     else "A soft limit: unused quota carries over, usage past it is overage")
         field_error(errors.get(f"{base}.on"))
         if not ss[key]:
             return
         c = st.columns(3)
-        _text_input(c[0], f"{base}.limit", f"Limit per period ({m.unit})", errors)
+        _text_input(c[0], f"{base}.limit", f"Limit per period ({md(m.unit)})", errors)
         if recurring:
-            _text_input(c[1], f"{base}.max_carryover", f"Max carryover ({m.unit})", errors, placeholder="no cap")
+            _text_input(c[1], f"{base}.max_carryover", f"Max carryover ({md(m.unit)})", errors, placeholder="no cap")
             _text_input(c[2], f"{base}.overage_unit_price", f"Overage unit price ({currency})", errors,
                         placeholder="not billed")
         else:
@@ -685,7 +687,7 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> N
     names = {m.code: m.name for m in metric_list}
 
     with st.container(border=True, key="plans-editor"):
-        st.subheader(f"Edit plan · {draft.get('name') or editing}" if editing else "New plan", anchor=False)
+        st.subheader(f"Edit plan · {md(draft.get('name') or editing)}" if editing else "New plan", anchor=False)
         _basics(shown)
         _table("fixed_charges", "**Fixed charges** — billed every period (seats, licences): quantity × unit price", {
             "name": st.column_config.TextColumn("Name", help="Shown on the invoice, e.g. Seats"),
@@ -710,7 +712,7 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> N
             | {c for c, slot in draft["quotas"].items() if slot.get("on") and types.get(c) not in LIMIT_METRIC_TYPES}
         )
         if gone:
-            st.warning(f"This plan prices {', '.join(f'`{c}`' for c in gone)}, which is no longer a metric of that "
+            st.warning(f"This plan prices {', '.join(md_code(c) for c in gone)}, which is no longer a metric of that "
                        "kind (deleted, or its type changed): saving drops it.", icon=":material/warning:")
         if "plan" in shown:
             st.error(md(shown["plan"]), icon=":material/error:")
@@ -720,7 +722,9 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> N
             ss[K + "save_now"] = True
 
         row = st.container(horizontal=True)
-        row.button("Save plan", key=K + "save", type="primary", icon=":material/save:", on_click=request_save)
+        may = auth.can(Action.edit_plans)
+        row.button("Save plan", key=K + "save", type="primary", icon=":material/save:", on_click=request_save,
+                   disabled=not may, help=None if may else "Saving plans needs the editor role.")
         row.button("Cancel", key=K + "cancel", on_click=close_editor)
         if not ss.pop(K + "save_now", False):
             return
@@ -728,7 +732,13 @@ def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> N
             reasons = "\n".join(f"- **{md(label_of(k, names))}**: {md(v)}" for k, v in all_errors.items())
             st.error(f"Not saved. Fix these first:\n{reasons}", icon=":material/block:")
             return
+        if not auth.allowed(Action.edit_plans, audit_action="plan.save", target=data["code"]):
+            return
         plan = plan_store.save_plan(engine, plan=data)
+        auth.record("plan.save", target=plan.code, detail=(
+            f"{plan.name}: {plan.currency} {plan.interval}, base fee {plan.base_fee}, "
+            f"{plural(len(plan.charges), 'charge')}, {plural(len(plan.quotas), 'quota')}, "
+            f"{plural(len(plan.fixed_charges), 'fixed charge')}" + ("" if not editing else " (changed)")))
         ss[FLASH] = f"Saved plan {plan.name} ({plan.code})."
         close_editor()
         st.rerun()
@@ -742,27 +752,31 @@ def _cancel_delete() -> None:
 def confirm_delete(engine: Engine, code: str) -> None:
     plan = plan_store.get_plan(engine, code=code)
     if plan is None:
-        st.info(f"The plan `{code}` no longer exists.")
+        st.info(f"The plan {md_code(code)} no longer exists.")
         if st.button("Close", key=K + "delete_close"):
             _cancel_delete()
             st.rerun()
         return
     subs = plan_store.subscriptions_on_plan(engine, code=code)
-    st.markdown(f"Delete **{md(plan.name)}** (`{code}`)? This cannot be undone.")
+    st.markdown(f"Delete **{md(plan.name)}** ({md_code(code)})? This cannot be undone.")
     confirmed = True
     if subs:
-        shown = ", ".join(f"`{s}`" for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
+        shown = ", ".join(md_code(s) for s in subs[:12]) + (f" and {len(subs) - 12} more" if len(subs) > 12 else "")
         st.markdown(f"{plural(len(subs), 'customer')} subscribed to it: {shown}. Their subscriptions are deleted "
                     "with the plan.")
         confirmed = st.checkbox(f"Also delete {plural(len(subs), 'subscription')}", key=K + "delete_ack")
     else:
         st.markdown("No customer is subscribed to it.")
     left, right = st.columns(2)
+    may = auth.can(Action.edit_plans) and auth.can(Action.edit_subscriptions)
     if left.button("Delete plan", key=K + "delete_yes", type="primary", icon=":material/delete:",
-                   disabled=not confirmed, width="stretch"):
+                   disabled=not confirmed or not may, width="stretch") \
+            and auth.allowed(Action.edit_plans, audit_action="plan.delete", target=code) \
+            and (not subs or auth.allowed(Action.edit_subscriptions, audit_action="plan.delete", target=code)):
         for cid in subs:
             plan_store.delete_subscription(engine, customer_id=cid)
         plan_store.delete_plan(engine, code=code)
+        auth.record("plan.delete", target=code, detail=f"{plan.name}; subscriptions deleted: {len(subs)}")
         if _ss().get(EDITING) == code:
             close_editor()
         _ss().pop(SUBS_TABLE, None)
@@ -818,7 +832,7 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
         for plan in plans:
             st.divider()
             cols = st.columns(PLAN_LIST_COLUMNS, vertical_alignment="center")
-            cols[0].markdown(f"**{md(plan.name)}**  \n`{plan.code}`")
+            cols[0].markdown(f"**{md(plan.name)}**  \n{md_code(plan.code)}")
             cols[1].markdown(f"{plan.currency} · {plan.interval}")
             cols[2].markdown(md(format_money(plan.base_fee, plan.currency)))
             cols[3].markdown(_charges_summary(plan, metric_list))
@@ -828,10 +842,11 @@ def _plan_list(engine: Engine, metric_list: Sequence[MetricPublic]) -> None:
             credit = format_money(plan.included_credit, plan.currency)
             cols[4].markdown(f"{fixed}  \n:gray[included credit {md(credit)}]")
             cols[5].markdown(fmt(sum(1 for s in subs if s.plan == plan.code)))
-            cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {plan.name}",
+            cols[6].button("", key=f"{K}edit:{plan.code}", icon=":material/edit:", help=f"Edit {md(plan.name)}",
                            on_click=open_editor, args=(plan.code, engine))
-            cols[7].button("", key=f"{K}del:{plan.code}", icon=":material/delete:", help=f"Delete {plan.name}",
-                           on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c))
+            cols[7].button("", key=f"{K}del:{plan.code}", icon=":material/delete:", help=f"Delete {md(plan.name)}",
+                           on_click=lambda c=plan.code: _ss().__setitem__(DELETE, c),
+                           disabled=not auth.can(Action.edit_plans))
 
 
 def _subscriptions(engine: Engine, frame: Events) -> None:
@@ -862,7 +877,11 @@ def _subscriptions(engine: Engine, frame: Events) -> None:
     if missing:
         st.caption(f"{plural(len(missing), 'customer')} with events but no subscription: "
                    + ", ".join(md(c) for c in missing[:10]) + (" …" if len(missing) > 10 else ""))
-    if st.button("Save subscriptions", key=K + "subs_save", icon=":material/save:"):
+    may = auth.can(Action.edit_subscriptions)
+    if st.button("Save subscriptions", key=K + "subs_save", icon=":material/save:", disabled=not may,
+                 help=None if may else "Saving subscriptions needs the editor role."):
+        if not auth.allowed(Action.edit_subscriptions, audit_action="subscriptions.save"):
+            return
         blank = [_clean(r.get("customer_id")) for r in rows if not _blank_row(r, SUB_COLUMNS) and not _clean(r.get("start"))]
         defaults = first_event_days(frame.first_event_us([c for c in blank if c]), tz) if blank else {}
         problems = subscription_errors(rows, set(codes), tz, defaults)
@@ -870,6 +889,7 @@ def _subscriptions(engine: Engine, frame: Events) -> None:
             st.error("Subscriptions not saved:\n" + "\n".join(f"- {md(p)}" for p in problems), icon=":material/block:")
             return
         saved, deleted = save_subscriptions(engine, rows, defaults)
+        auth.record("subscriptions.save", detail=f"{saved} saved, {deleted} deleted")
         ss.pop(SUBS_TABLE, None)
         ss[FLASH] = f"Saved {plural(saved, 'subscription')}" + (f", deleted {deleted}." if deleted else ".")
         st.rerun()

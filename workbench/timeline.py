@@ -36,8 +36,8 @@ from metering.money import format_money
 from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace
-from workbench import charts, state
-from workbench.editor import md
+from workbench import charts, downloads, state
+from workbench.text import md, md_code
 from workbench.invoices import load_workspace, local, ordered_plans, period_label
 
 KEY = "timeline:"
@@ -187,6 +187,11 @@ def customers_table(ws: Workspace, plan: Plan, rows: dict[str, list[TimelinePeri
     return pd.DataFrame(records)
 
 
+def _file_safe(text: str) -> str:
+    """A customer id as part of a file name: letters, digits, - and _ only."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:60] or "customer"
+
+
 def _rule(metric: MetricBase, plan: Plan) -> str:
     kind = metric.metric_type.value
     text = TYPE_RULES[kind]
@@ -203,14 +208,14 @@ def _terms(metric: MetricBase, plan: Plan) -> None:
     quota, charge = plan.quota_for(metric.code), plan.charge_for(metric.code)
     cols = st.columns(4)
     if quota is not None:
-        cols[0].metric(f"Limit ({metric.unit})", fmt(quota.limit))
+        cols[0].metric(f"Limit ({md(metric.unit)})", fmt(quota.limit))
         if metric.metric_type == MetricType.limit_recurring:
             cols[1].metric("Max carryover", "no cap" if quota.max_carryover is None else fmt(quota.max_carryover))
             cols[2].metric("Overage price", "not billed" if quota.overage_unit_price is None
                            else format_money(quota.overage_unit_price, plan.currency, exact=True))
     elif charge is not None:
         cols[0].metric("Charge model", charge.model)
-        cols[1].metric(f"Free units ({metric.unit})", fmt(charge.free_units))
+        cols[1].metric(f"Free units ({md(metric.unit)})", fmt(charge.free_units))
 
 
 def render(engine: Engine) -> None:
@@ -259,7 +264,7 @@ def render(engine: Engine) -> None:
     if sub is None:
         where = f"{md(cid)} has no subscription: periods start at the workspace's default anchor, {anchor}."
     elif sub.plan != plan.code:
-        where = (f"{md(cid)} is subscribed to `{sub.plan}`: this is a what-if under `{plan.code}`, "
+        where = (f"{md(cid)} is subscribed to {md_code(sub.plan)}: this is a what-if under {md_code(plan.code)}, "
                  f"periods anchored at its subscription start, {anchor}.")
     else:
         where = f"{md(cid)} is subscribed to this plan; periods are anchored at its subscription start, {anchor}."
@@ -277,5 +282,10 @@ def render(engine: Engine) -> None:
     st.caption(f"Usage in {md(metric.unit)}; start and end in {ws.timezone}, end exclusive. "
                + ("Usage is the running total since the first event. " if metric.metric_type == MetricType.charge_recurring else "")
                + ("Amount: overage × the overage price. " if metric.metric_type == MetricType.limit_recurring else ""))
-    with st.expander(f"All {len(result.rows):,} customers under {plan.name}, over these {count} period(s)"):
-        st.dataframe(customers_table(ws, plan, result.rows), hide_index=True, width="stretch", key=KEY + "customers")
+    downloads.csv_button("Periods (CSV)", table, file_name=f"timeline-{metric.code}-{plan.code}-{_file_safe(cid)}.csv",
+                         key=KEY + "csv:periods")
+    with st.expander(f"All {len(result.rows):,} customers under {md(plan.name)}, over these {count} period(s)"):
+        everyone = customers_table(ws, plan, result.rows)
+        downloads.csv_button("Customers (CSV)", everyone, file_name=f"timeline-{metric.code}-{plan.code}-customers.csv",
+                             key=KEY + "csv:customers")
+        st.dataframe(everyone, hide_index=True, width="stretch", key=KEY + "customers")

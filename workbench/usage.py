@@ -21,7 +21,8 @@ from metering.engine.interface import Events
 from metering.models import MetricPublic
 from metering.usage_series import NULL_GROUP
 from metering.values import decimal_str
-from workbench import charts, state
+from workbench import charts, downloads, state
+from workbench.text import md, md_code
 
 KEY = "usage:"
 TOP_DEFAULT = 10
@@ -132,10 +133,12 @@ def _choose(frame: Events, available: list[MetricPublic]) -> Selection | None:
 
 
 def _describe(metric: MetricPublic) -> str:
+    """One line for a caption (Markdown): every property path and value is user text."""
     agg = metric.aggregation.value
-    what = {"count": "count of", "unique_count": f"distinct {metric.distinct_by} in"}.get(agg, f"{agg} of {metric.value_property} in")
-    filters = "; ".join(f"{k} in {', '.join(v)}" for k, v in (metric.filters or {}).items())
-    return f"{what} `{metric.event_name}` events" + (f" where {filters}" if filters else "")
+    what = {"count": "count of", "unique_count": f"distinct {md_code(metric.distinct_by)} in"}.get(
+        agg, f"{agg} of {md_code(metric.value_property)} in")
+    filters = "; ".join(f"{md_code(k)} in {md(', '.join(v))}" for k, v in (metric.filters or {}).items())
+    return f"{what} {md_code(metric.event_name)} events" + (f" where {filters}" if filters else "")
 
 
 def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
@@ -155,11 +158,11 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         + (f", {len(selection.customers)} customer(s)" if selection.customers else ", all customers")
     )
     cols = st.columns(3)
-    cols[0].metric(f"{metric.name} ({metric.unit})", f"{fmt(result.value)} {metric.unit}")
+    cols[0].metric(f"{md(metric.name)} ({md(metric.unit)})", f"{fmt(result.value)} {md(metric.unit)}")
     cols[1].metric("Events", f"{result.events:,}")
     cols[2].metric("Skipped", f"{result.skipped:,}")
     for reason, n in result.skip_reasons.items():
-        st.caption(f":orange[Skipped {n:,} event(s): {reason}]")
+        st.caption(f":orange[Skipped {n:,} event(s): {md(reason)}]")
     if result.events == 0:
         st.info("No matching events in this window: the usage is 0.")
         return
@@ -169,6 +172,8 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         groups = groups_table(metric, result)
         if not groups["skipped"].any():
             groups = groups.drop(columns="skipped")
+        downloads.csv_button("Groups (CSV)", groups, file_name=f"usage-{metric.code}-groups-{selection.first}_{selection.last}.csv",
+                             key=KEY + "csv:groups")
         st.dataframe(groups, hide_index=True, key=KEY + "groups", column_config={
             "value": st.column_config.TextColumn(f"value ({metric.unit})", alignment="right"),
             "events": st.column_config.NumberColumn("events", format="localized"),
@@ -178,7 +183,7 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
     st.subheader("Per day")
     split_by = None
     if metric.group_by:
-        if st.checkbox(f"Split by {metric.group_by[0]}", key=KEY + "split"):
+        if st.checkbox(f"Split by {md(metric.group_by[0])}", key=KEY + "split"):
             split_by = metric.group_by[0]
     daily = usage_series.daily_usage(
         frame, metric, start=selection.start, end=selection.end, customer_ids=selection.customers, split_by=split_by
@@ -189,6 +194,8 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
     )
     if not usage_series.is_additive(metric):
         st.caption(f"Each day shows the {metric.aggregation.value} over that day alone.")
+    downloads.csv_button("Per day (CSV)", daily, file_name=f"usage-{metric.code}-daily-{selection.first}_{selection.last}.csv",
+                         key=KEY + "csv:daily")
 
     st.subheader("Top customers")
     by_customer = aggregation.aggregate_by_customer(
@@ -211,3 +218,7 @@ def render(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
         },
     )
     st.caption(f"{len(by_customer):,} customer(s) with matching events in the window.")
+    every = top_customers(metric, by_customer, result.value, len(by_customer)).drop(columns=["value"])
+    downloads.csv_button("Every customer (CSV)", every.rename(columns={"value_text": "value"}),
+                         file_name=f"usage-{metric.code}-customers-{selection.first}_{selection.last}.csv",
+                         key=KEY + "csv:customers")

@@ -28,13 +28,14 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import demo, metrics, plan_store, store
+from metering.access import Action
 from metering.demo import DemoSummary
 from metering.importing import Progress
 from metering.preview import fmt, plural
 from metering.workspace import Workspace, WorkspaceError, export_workspace, import_document, parse_workspace
+from workbench import auth, state
 from workbench import peers as peers_ui
-from workbench import state
-from workbench.editor import md
+from workbench.text import md
 
 KEY = "workspace:"
 DEMO_DIALOG = KEY + "confirm_demo"
@@ -137,6 +138,9 @@ def _load_demo_now(engine: Engine) -> None:
 
     summary = load_demo(engine, on_progress=progress)
     bar.empty()
+    auth.record("workspace.demo", detail=(
+        f"{summary.metrics} metrics, {summary.plans} plans, {summary.subscriptions} subscriptions, "
+        f"{summary.events:,} events"))
     _after_change()
     st.session_state[FLASH] = (
         f"Loaded the demo workspace: {plural(summary.metrics, 'metric')}, {plural(summary.plans, 'plan')}, "
@@ -155,7 +159,9 @@ def confirm_demo(engine: Engine) -> None:
     st.markdown(f"The workspace holds **{now.text()}**. Loading the demo deletes them all and puts the demo's "
                 "metrics, plans, subscriptions and events in their place. Export the workspace first to keep it.")
     left, right = st.columns(2)
-    if left.button("Replace with demo", key=KEY + "demo_yes", type="primary", width="stretch"):
+    if left.button("Replace with demo", key=KEY + "demo_yes", type="primary", width="stretch",
+                   disabled=not auth.can(Action.load_demo)) \
+            and auth.allowed(Action.load_demo, audit_action="workspace.demo"):
         _load_demo_now(engine)
         _close(DEMO_DIALOG)
         st.rerun()
@@ -171,8 +177,10 @@ def confirm_reset(engine: Engine) -> None:
     sure = st.checkbox("I understand that everything is deleted", key=KEY + "reset_ack")
     left, right = st.columns(2)
     if left.button("Delete everything", key=KEY + "reset_yes", type="primary", icon=":material/delete_forever:",
-                   disabled=not sure, width="stretch"):
+                   disabled=not sure or not auth.can(Action.reset_workspace), width="stretch") \
+            and auth.allowed(Action.reset_workspace, audit_action="workspace.reset"):
         reset(engine)
+        auth.record("workspace.reset", detail=f"deleted {now.text()}")
         _after_change()
         st.session_state[FLASH] = f"Reset: deleted {now.text()}."
         _close(RESET_DIALOG)
@@ -216,8 +224,12 @@ def _demo_section(engine: Engine, now: Counts) -> None:
             f"{demo.span().start:%b %d, %Y} up to now (two whole months and this one so far)."
         )
         st.caption(demo_note())
-        if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:"):
+        may = auth.can(Action.load_demo)
+        if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:",
+                     disabled=not may, help=None if may else "Loading the demo needs the admin role."):
             if now.empty:
+                if not auth.allowed(Action.load_demo, audit_action="workspace.demo"):
+                    return
                 _load_demo_now(engine)
                 st.rerun()
             else:
@@ -238,8 +250,10 @@ def _export_section(engine: Engine, now: Counts) -> None:
 def _import_section(engine: Engine) -> None:
     with st.container(border=True):
         st.subheader("Import", anchor=False)
-        upload = st.file_uploader("Workspace JSON", type=["json"], key=KEY + "upload",
-                                  help='{"timezone", "metrics", "plans", "subscriptions"}: see the contract, §5.')
+        may = auth.can(Action.import_workspace)
+        upload = st.file_uploader("Workspace JSON", type=["json"], key=KEY + "upload", disabled=not may,
+                                  help='{"timezone", "metrics", "plans", "subscriptions"}: see the contract, §5.'
+                                  if may else "Importing a workspace needs the admin role.")
         if upload is None:
             st.caption("Upload a workspace file exported from here or written by hand; nothing changes until you "
                        "press Import.")
@@ -259,18 +273,26 @@ def _import_section(engine: Engine) -> None:
             "metrics, plans, subscriptions and timezone are replaced; events are kept",
             "kept; the file's codes and customers replace the same ones",
         ])
-        if st.button("Import", key=KEY + "import", type="primary", icon=":material/upload:"):
-            try:
-                import_upload(engine, data, name=upload.name, replace=mode == REPLACE)
-            except WorkspaceError as exc:  # the store changed meanwhile in a way the file no longer fits
-                st.error(f"Not imported: {md(exc)}", icon=":material/error:")
-                return
-            _after_change()
-            st.session_state[FLASH] = (
-                f"Imported {upload.name} ({mode.lower()}): {plural(len(ws.metrics), 'metric')}, "
-                f"{plural(len(ws.plans), 'plan')}, {plural(len(ws.subscriptions), 'subscription')}."
-            )
-            st.rerun()
+        if st.button("Import", key=KEY + "import", type="primary", icon=":material/upload:", disabled=not may):
+            if import_file(engine, data, name=upload.name, mode=mode):
+                st.rerun()
+
+
+def import_file(engine: Engine, data: bytes, *, name: str, mode: str) -> bool:
+    """The Import button's handler: checks the role, imports, records it in the audit log."""
+    if not auth.allowed(Action.import_workspace, audit_action="workspace.import", target=name):
+        return False
+    try:
+        ws = import_upload(engine, data, name=name, replace=mode == REPLACE)
+    except WorkspaceError as exc:  # the store changed meanwhile in a way the file no longer fits
+        st.error(f"Not imported: {md(exc)}", icon=":material/error:")
+        return False
+    counts_text = (f"{plural(len(ws.metrics), 'metric')}, {plural(len(ws.plans), 'plan')}, "
+                   f"{plural(len(ws.subscriptions), 'subscription')}")
+    auth.record("workspace.import", target=name, detail=f"{mode.lower()}: {counts_text}, timezone {ws.timezone}")
+    _after_change()
+    st.session_state[FLASH] = f"Imported {name} ({mode.lower()}): {counts_text}."
+    return True
 
 
 def _imported(message: str) -> None:
@@ -286,11 +308,15 @@ def _timezone_section(engine: Engine, now: Counts) -> None:
 
         def changed() -> None:
             chosen = st.session_state[KEY + "tz"]
+            if not auth.allowed(Action.set_timezone, audit_action="workspace.timezone", target=chosen):
+                return  # the next run shows the stored timezone again
             plan_store.set_timezone(engine, timezone=chosen)
             state.clear_caches()
+            auth.record("workspace.timezone", target=chosen, detail=f"was {now.timezone}")
             st.session_state[FLASH] = f"Timezone set to {chosen}."
 
-        st.selectbox("Workspace timezone", zones, key=KEY + "tz", on_change=changed,
+        may = auth.can(Action.set_timezone)
+        st.selectbox("Workspace timezone", zones, key=KEY + "tz", on_change=changed, disabled=not may,
                      help="Billing periods and bare subscription dates are read in this timezone.")
         st.caption("Periods start at midnight in this timezone; event timestamps without an offset are UTC.")
 
@@ -300,7 +326,8 @@ def _reset_section() -> None:
         st.subheader("Reset", anchor=False)
         st.caption("Delete every metric, plan, subscription and event, and start from an empty workspace.")
         st.button("Reset workspace…", key=KEY + "reset", icon=":material/restart_alt:",
-                  on_click=lambda: st.session_state.__setitem__(RESET_DIALOG, True))
+                  on_click=lambda: st.session_state.__setitem__(RESET_DIALOG, True),
+                  disabled=not auth.can(Action.reset_workspace))
 
 
 def render(engine: Engine) -> None:

@@ -73,7 +73,7 @@ class Backend:
                     _log(f"no API key: {exc}")
                 else:
                     if created:
-                        _log(f"created the workspace API key (shown once; rotate it on the Developers page): {created}")
+                        _log(f"created the API key \"default\" (shown once; manage keys on the Developers page): {created}")
                 self._ready = True
         return self._engine  # type: ignore[return-value]
 

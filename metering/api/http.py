@@ -18,6 +18,7 @@ from metering.api.limits import (
     SWITCH_INTERVAL_S,
 )
 from metering.api.errors import _log
+from metering.api.headers import HeaderLimitMiddleware
 from metering.api.backend import default_backend
 
 
@@ -69,9 +70,9 @@ class ApiFirstMiddleware:
 
 
 def middleware(routes: Sequence[BaseRoute] | None = None) -> list[Middleware]:
-    """Middleware for `st.App`: TCP_NODELAY on every connection and, given the API's routes,
-    the short way to them for /api/v1 requests."""
-    stack = [Middleware(NoDelayMiddleware)]
+    """Middleware for `st.App`: request-head limits (outermost, every request), TCP_NODELAY on
+    every connection and, given the API's routes, the short way to them for /api/v1 requests."""
+    stack = [Middleware(HeaderLimitMiddleware), Middleware(NoDelayMiddleware)]
     if routes is not None:
         stack.append(Middleware(ApiFirstMiddleware, routes=routes))
     return stack

@@ -84,12 +84,15 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
         b = await ready()
         key = _presented_key(request)
         if key is None:
-            ok = False
+            key_id = None
         elif apikeys.needs_lookup(b.engine):
-            ok = await run_in_threadpool(apikeys.verify, b.engine, key)
+            key_id = await run_in_threadpool(apikeys.identify, b.engine, key)
         else:
-            ok = apikeys.verify(b.engine, key)
-        if not ok:
+            key_id = apikeys.identify(b.engine, key)
+        if key_id is not None and apikeys.use_due(b.engine, key_id):
+            # "last used" on the Developers page: written at most once a minute per key
+            await run_in_threadpool(apikeys.mark_used, b.engine, key_id)
+        if key_id is None:
             reason = "missing API key: send Authorization: Bearer <key>" if key is None else "invalid API key"
             raise ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="metering"'})
         return b

@@ -135,7 +135,7 @@ def test_custom_window(demo_engine: Engine) -> None:
 def test_downloads_are_the_engine_exports(demo_engine: Engine) -> None:
     at = page("invoices")
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Invoice lines (CSV)", "Summary (CSV)", "Report (JSON)"]
+    assert labels == ["Invoice lines (CSV)", "Summary (CSV)", "Report (JSON)", "Comparison (CSV)"]
     invs = engine_invoices(demo_engine, month=LAST)
     sel = wi.Selection(None, LAST, None, None, LAST_TEXT)
     files = {label: (data, name) for label, data, name, _ in wi.downloads(invs, sel)}

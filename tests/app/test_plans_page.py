@@ -16,6 +16,7 @@ from metering.pricing import price_charge
 from tests.app.conftest import ROOT, page
 from workbench import plans as wp
 from workbench.editor import md
+from workbench.text import plain
 
 SAMPLES = ROOT / "sample_events"
 
@@ -43,7 +44,8 @@ def new_plan(at, name: str):
 
 
 def captions_in(at, key: str) -> list[str]:
-    return [c.value for c in at.container(key).caption]
+    """The captions as they read (Markdown escapes of user text removed)."""
+    return [plain(c.value) for c in at.container(key).caption]
 
 
 def test_empty_workspace(app_engine: Engine) -> None:
