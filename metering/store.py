@@ -74,6 +74,15 @@ def _private_sqlite(url: str) -> None:
         extra = path.with_name(path.name + suffix)
         if extra.exists():
             os.chmod(extra, 0o600)
+    # The event engine's columnar files live beside it (`metering.db.events/`): tightened too.
+    segments = path.with_name(path.name + ".events")
+    if segments.is_dir():
+        os.chmod(segments, 0o700)
+        for root, dirs, files in os.walk(segments):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o600)
 
 
 def database_url(url: str | None = None) -> str:

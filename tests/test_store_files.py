@@ -1,4 +1,5 @@
-"""The store's files are private: the SQLite database and its -wal / -shm files are 0600."""
+"""The store's files are private: the SQLite database, its -wal / -shm files and the event
+engine's columnar files beside it are 0600, their folders 0700."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def modes(folder: Path) -> dict[str, int]:
+    """Every file and folder under `folder` with its mode (relative names)."""
+    return {str(p.relative_to(folder)): mode(p) for p in folder.rglob("*")}
+
+
+def private(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): 0o700 if p.is_dir() else 0o600 for p in folder.rglob("*")}
+
+
 def test_new_database_and_its_wal_files_are_0600(tmp_path: Path) -> None:
     old = os.umask(0o022)  # the usual umask, which would make 0644 files
     try:
@@ -23,7 +33,7 @@ def test_new_database_and_its_wal_files_are_0600(tmp_path: Path) -> None:
             conn.exec_driver_sql("SELECT count(*) FROM event").scalar_one()
             files = sorted(p.name for p in db.parent.iterdir())
             assert {"metering.db", "metering.db-wal", "metering.db-shm"} <= set(files)
-            assert {p.name: mode(p) for p in db.parent.iterdir()} == {name: 0o600 for name in files}
+            assert modes(db.parent) == private(db.parent)
         assert mode(db.parent) == 0o700  # the folder made for it
         engine.dispose()
     finally:
@@ -35,10 +45,10 @@ def test_existing_world_readable_files_are_tightened(tmp_path: Path) -> None:
     engine = store.make_engine(f"sqlite:///{db}")
     store.insert_events(engine, [("e", "c", 1, "k1", "{}")], import_id=None)
     engine.dispose()
-    for p in tmp_path.iterdir():
-        os.chmod(p, 0o644)
+    for p in tmp_path.rglob("*"):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
     engine = store.make_engine(f"sqlite:///{db}")
-    assert all(mode(p) == 0o600 for p in tmp_path.iterdir() if p.name.startswith("old.db"))
+    assert modes(tmp_path) == private(tmp_path)
     engine.dispose()
 
 

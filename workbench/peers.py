@@ -22,7 +22,7 @@ from metering.peers.stored import stored_event_batches
 from metering.preview import plural
 from metering.workspace import Workspace, WorkspaceError, import_workspace, parse_workspace, workspace_from_store
 from workbench import state
-from workbench.editor import md
+from workbench.text import md, md_code
 
 KEY = "developers:export:"
 IMPORT_KEY = "workspace:peers:"
@@ -116,6 +116,8 @@ def render_export(engine: Engine) -> None:
     missing = table[table["Status"].str.startswith("✗")]
     fine = table[table["Status"].str.startswith("✓")]
     st.markdown(f"**Compatibility with {TARGET_LABELS[target]}: does not translate ({len(missing)})**")
+    # st.table renders its cells as Markdown, and names, units and paths are user text.
+    missing, fine = literal_cells(missing), literal_cells(fine)
     if len(missing):  # a static table wraps the reasons: they are the point of this list
         st.table(missing.drop(columns="Status").rename(columns={"In the target / why not": "Why not"}),
                  hide_index=True, border="horizontal")
@@ -137,8 +139,13 @@ def render_export(engine: Engine) -> None:
             with tab:
                 for ref, body in items:
                     if ref:
-                        st.caption(f"ref `{ref}`")
+                        st.caption(f"ref {md_code(ref)}")
                     st.code(body, language="json")
+
+
+def literal_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell escaped for st.table, which reads cells as Markdown."""
+    return frame.map(lambda v: md(v) if isinstance(v, str) else v)
 
 
 # =========================================================================== Workspace: import

@@ -103,9 +103,9 @@ class SegmentFiles:
             weakref.finalize(self, shutil.rmtree, str(self.root), True)
         else:
             self.root = Path(database + ".events")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         secure(self.root)
-        (self.root / "derived").mkdir(exist_ok=True)
+        (self.root / "derived").mkdir(mode=0o700, exist_ok=True)
         self._fetch_lock = threading.Lock()
 
     # ---- writing
@@ -253,7 +253,7 @@ class SegmentFiles:
 
     def derived_dir(self, name: str) -> Path:
         path = self.root / "derived" / name
-        path.mkdir(exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
         return path
 
     # ---- removing

@@ -456,7 +456,7 @@ def test_one_event_is_deleted_from_the_browser(app_engine):
     assert any('"timestamp": "2099-01-01T00:00:00Z"' in c.value for c in at.code)
     at.button(key="events:delete_event_confirm").click().run()
     assert not at.exception, at.exception
-    assert any("Deleted the event api.request of c1 at 2099-01-01T00:00:00Z" in s.value for s in at.success)
+    assert any("Deleted the event api.request of c1 at 2099-01-01T00:00:00Z" in plain(s.value) for s in at.success)
     assert event_count(app_engine) == 1
     assert [(r[2], r[1]) for r in imports_of(app_engine)] == [(1, "typo.csv")]  # the import's count follows
     assert dataframe(at, "events")["timestamp"].tolist() == ["2026-10-01 00:00:00 UTC"]

@@ -38,6 +38,8 @@ from tests.e2e.test_journeys import metric_value, nav, open_app, settle
 from tests.server import Server
 
 PLANS = ["starter", "growth", "scale"]
+# The demo's three months of history end now.
+FIRST, LAST = (f"{y:04d}-{m:02d}" for y, m in (demo.span().months[0], demo.span().months[-1]))
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -58,7 +60,7 @@ def choose(page: Page, label: str, option: str) -> None:
 
 def engine_backtest(engine: Engine, plans: list) -> backtest.Backtest:
     ws = workspace_from_store(engine)
-    return backtest.run(EventFrame.from_store(engine), ws, plans, backtest.month_range("2026-10", "2026-12"))
+    return backtest.run(EventFrame.from_store(engine), ws, plans, backtest.month_range(FIRST, LAST))
 
 
 def test_backtest_journey(page: Page, live_server: Server, store_engine: Engine, shot, tmp_path: Path) -> None:
@@ -66,8 +68,8 @@ def test_backtest_journey(page: Page, live_server: Server, store_engine: Engine,
     page.set_viewport_size({"width": 1440, "height": 2000})
     open_app(page, live_server)
     nav(page, "Backtest")
-    choose(page, "From", "2026-10")
-    choose(page, "To", "2026-12")
+    choose(page, "From", FIRST)
+    choose(page, "To", LAST)
     ws = workspace_from_store(store_engine)
     bt = engine_backtest(store_engine, [ws.plan(c) for c in PLANS])
     for name, code in (("Starter · baseline", "starter"), ("Growth", "growth"), ("Scale", "scale")):
