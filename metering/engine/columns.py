@@ -239,10 +239,10 @@ class Scaled:
     def decimals(self, rows: np.ndarray | None = None) -> pa.Array:
         """The values as decimal256 (null where `ints` says 0 is not a value: callers mask)."""
         ints = self.ints if rows is None else self.ints[rows]
-        unscaled = pa.array(ints, type=pa.int64()).cast(pa.decimal256(76, 0))
-        if self.scale:
-            unscaled = pc.multiply(unscaled, pa.scalar(Decimal(1).scaleb(-self.scale), pa.decimal256(76, self.scale)))
-        return unscaled.cast(DECIMAL)
+        # The int64 is the decimal's unscaled integer: the same bits read at the value's scale
+        # (a view, no arithmetic), then widened to the engine's decimal type.
+        unscaled = pa.array(ints, type=pa.int64()).cast(pa.decimal256(38, 0))
+        return unscaled.view(pa.decimal256(38, self.scale)).cast(DECIMAL)
 
 
 SCALES = (0, 2, 3, 6, 9, 12, 15, 18)
@@ -253,7 +253,9 @@ def scaled(number: pa.Array, status: np.ndarray) -> Scaled | None:
     when they do not fit int64."""
     values = pc.fill_null(number, pa.scalar(Decimal(0), DECIMAL)) if len(number) else number
     try:
-        narrow = pc.cast(values, pa.decimal256(57, SCALE))
+        # int64 holds at most 19 digits, so a value with more integer digits has no int64 form;
+        # a narrow type keeps the product's precision (p1 + p2 + 1) within decimal256's 76.
+        narrow = pc.cast(values, pa.decimal256(19 + SCALE, SCALE))
     except pa.ArrowInvalid:
         return None
     for s in SCALES:

@@ -157,12 +157,12 @@ def _scaled_ints(values: pa.Array, limit: Decimal) -> tuple[np.ndarray, int, int
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64), 0, 0
     try:
-        narrow = pc.cast(values, pa.decimal256(57, 18))
+        narrow = pc.cast(values, pa.decimal256(37, 18))  # int64 holds 19 digits; the product stays within 76
     except pa.ArrowInvalid:
         return None
     for s in (0, 2, 3, 6, 9, 12, 15, 18):
         try:
-            scaled = pc.multiply(narrow, pa.scalar(Decimal(10) ** s, pa.decimal256(18, 0)))
+            scaled = pc.multiply(narrow, pa.scalar(Decimal(10) ** s, pa.decimal256(19, 0)))
             ints = pc.cast(scaled, pa.int64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
             continue
