@@ -567,16 +567,25 @@ def _csv_columns(col: dict[str, pa.Array], extra: list[str], n: int) -> tuple[pa
         return pa.array(["{}"] * n, type=pa.string()), ({}, frozenset(), True)
     fragments: list[pa.Array] = []
     paths: dict[Path_, pa.Array] = {}
-    for name in extra:
+    opened = closed = False  # whether the first fragment holds "{" (no comma to cut), the last "}"
+    for i, name in enumerate(extra):
         encoded = pc.dictionary_encode(col[name])
         values: list[str] = encoded.dictionary.to_pylist()
         # Each present fragment starts with a comma (the leading one is cut below); an empty
-        # cell is "" (Arrow's null-skipping join would drop rows, so no nulls here).
+        # cell is "" (Arrow's null-skipping join would drop rows, so no nulls here). When the
+        # first column has no empty cell (the usual case), its fragments start the object
+        # instead, which saves a pass over every row's text.
         key = "," + json.dumps(name, ensure_ascii=False) + ":"
         if len(values) > max(4096, n // 4):
             fragments.append(_vector_fragment(col[name], key))  # mostly distinct cells: no gain per value
         else:
-            frags = ["" if v == "" else key + (v if _JSON_NUMBER_FULL.match(v) else json.dumps(v, ensure_ascii=False)) for v in values]
+            first = i == 0 and "" not in values
+            head = "{" + key[1:] if first else key
+            frags = ["" if v == "" else head + (v if _JSON_NUMBER_FULL.match(v) else json.dumps(v, ensure_ascii=False)) for v in values]
+            if i == len(extra) - 1 and (first or opened):
+                frags = [f + "}" for f in frags]
+                closed = True
+            opened = opened or first
             fragments.append(pa.array(frags, type=pa.string()).take(encoded.indices))
         texts = [None if v == "" else ("0" if v == "-0" else v) for v in values]
         indices = encoded.indices
@@ -585,7 +594,10 @@ def _csv_columns(col: dict[str, pa.Array], extra: list[str], n: int) -> tuple[pa
         text = pa.DictionaryArray.from_arrays(indices, pa.array(texts, type=pa.string()))
         if text.null_count < n:
             paths[(name,)] = text
-    body = pc.utf8_slice_codeunits(fragments[0] if len(fragments) == 1 else pc.binary_join_element_wise(*fragments, ""), 1)
+    joined = fragments[0] if len(fragments) == 1 else pc.binary_join_element_wise(*fragments, "")
+    if opened:  # "{" is inside the first fragment already (and "}" in the last, usually)
+        return (joined if closed else pc.binary_join_element_wise(joined, "}", "")), (paths, frozenset(), True)
+    body = pc.utf8_slice_codeunits(joined, 1)
     return pc.binary_join_element_wise("{", body, "}", ""), (paths, frozenset(), True)
 
 
