@@ -119,11 +119,17 @@ class Workspace:
             return cls(store.make_engine(f"sqlite:///{path.resolve()}"), source=str(path), private=False)
         if path.suffix.lower() != ".json":
             raise ValueError(f"{text}: open a workspace file (.json), a SQLite store (.db) or a database URL")
-        data = documents.read_document(path)  # WorkspaceError: unreadable or not JSON
-        documents.parse_workspace(data)  # the whole document checked before a store is made
-        ws = cls.new()
-        documents.import_document(ws.engine, data)
+        ws = cls.from_document(documents.read_document(path))  # WorkspaceError: unreadable, not JSON, invalid
         ws.source = str(path)
+        return ws
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> Workspace:
+        """A workspace document (the JSON of a workspace file, as a dict) in a private
+        in-memory store; WorkspaceError naming the bad field's path when it is not valid."""
+        documents.parse_workspace(data)
+        ws = cls.new()
+        documents.import_document(ws.engine, dict(data))
         return ws
 
     @classmethod
