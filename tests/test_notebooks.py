@@ -60,16 +60,18 @@ def run(name: str) -> nbformat.NotebookNode:
     return nb
 
 
-def output(nb: nbformat.NotebookNode, source_start: str, kind: str = "text/plain") -> str:
-    """The text of the (last) output of the cell whose source starts with `source_start`."""
-    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start))
+def output(nb: nbformat.NotebookNode, needle: str, kind: str = "text/plain") -> str:
+    """The printed text and the `kind` output of the one code cell whose source holds `needle`."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and needle in c.source]
+    assert len(cells) == 1, f"{len(cells)} cells hold {needle!r}"
+    cell = cells[0]
     texts = []
     for out in cell.outputs:
         if out.output_type == "stream":
             texts.append(out.text)
         elif "data" in out and kind in out.data:
             texts.append(out.data[kind])
-    assert texts, f"no {kind} output from the cell {source_start!r}"
+    assert texts, f"no {kind} output from the cell {needle!r}"
     return "".join(texts)
 
 
@@ -108,10 +110,13 @@ def test_design_a_metric() -> None:
         "model": ["gpt-4o", "gpt-4o", "llama3.1"], "usage.total_tokens": ["n/a", None, "1e400"]}))
     preview = ws.preview_metric(name="LLM tokens", unit="tokens", event_name="llm.tokens", aggregation="sum",
                                 value_property="usage.total_tokens", group_by=["model"])
-    text = output(nb, "preview = ws.preview_metric(**draft, value_property")
+    text = output(nb, "print(preview.skipped)")
     assert preview.skipped and preview.skipped in text and preview.formula in text
-    assert sum(preview.skip_reasons.values()) == 3
-    assert str(preview.skip_reasons) in text
+    reasons = preview.skip_reasons
+    assert reasons["usage.total_tokens is not a number"] == 1  # "n/a"
+    assert reasons["usage.total_tokens has more than 18 decimal places or 40 integer digits"] == 1  # 1e400
+    assert reasons["usage.total_tokens is missing"] == 25  # the empty cell, and bad_rows.csv's flat `tokens`
+    assert all(f"'{reason}': {count}" in text for reason, count in reasons.items())
 
 
 @pytest.mark.usefixtures("kernel_env")
