@@ -40,22 +40,27 @@ class BacktestResult:
 
     @property
     def baseline(self) -> str:
+        """The baseline plan's code (the first plan)."""
         return self.backtest.baseline
 
     @property
     def plans(self) -> list[str]:
+        """The plan codes, baseline first."""
         return self.backtest.codes
 
     @property
     def months(self) -> list[str]:
+        """The months priced, as YYYY-MM."""
         return self.backtest.month_labels
 
     @property
     def customers(self) -> list[str]:
+        """The customers priced (those with a billing period in the months), by id."""
         return list(self.backtest.customers)
 
     @property
     def currency(self) -> str:
+        """The plans' currency."""
         return self.backtest.currency
 
     @property

@@ -45,22 +45,27 @@ class InvoiceView:
 
     @property
     def customer_id(self) -> str:
+        """The customer billed."""
         return self.invoice.customer_id
 
     @property
     def total(self) -> Decimal:
+        """What the customer pays: subtotal − credit."""
         return self.invoice.total
 
     @property
     def subtotal(self) -> Decimal:
+        """The sum of the rounded lines."""
         return self.invoice.subtotal
 
     @property
     def credit(self) -> Decimal:
+        """The included credit applied (never more than the usage lines)."""
         return self.invoice.credit
 
     @property
     def currency(self) -> str:
+        """The invoice's currency (ISO 4217)."""
         return self.invoice.currency
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +153,7 @@ class Invoices:
 
     @property
     def customers(self) -> list[str]:
+        """The customers invoiced, by id."""
         return [i.customer_id for i in self.invoices]
 
     @property
@@ -210,13 +216,16 @@ class Comparison:
 
     @property
     def totals(self) -> dict[str, Decimal]:
+        """Plan → the sum of the customers' totals."""
         return dict(self.comparison.totals)
 
     @property
     def differences(self) -> dict[str, Decimal]:
+        """Plan → its total − the baseline's total (0 for the baseline)."""
         return dict(self.comparison.differences)
 
     def to_json(self) -> dict[str, Any]:
+        """The comparison as JSON (amounts as decimal text)."""
         return self.comparison.to_json()
 
     def to_pandas(self) -> pd.DataFrame:

@@ -180,18 +180,22 @@ class Aggregate:
 
     @property
     def value(self) -> Decimal:
+        """The metric's value over the window (exact)."""
         return self.result.value
 
     @property
     def events(self) -> int:
+        """Events that matched the metric (skipped ones included)."""
         return self.result.events
 
     @property
     def skipped(self) -> int:
+        """Matching events that added nothing (no readable value)."""
         return self.result.skipped
 
     @property
     def skip_reasons(self) -> dict[str, int]:
+        """Why matching events were skipped: reason → number of events."""
         return dict(self.result.skip_reasons)
 
     def to_json(self) -> dict[str, Any]:

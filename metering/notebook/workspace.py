@@ -288,7 +288,7 @@ class Workspace:
         if current is not None and template is None:
             data.update(documents._metric_json(current))
         data.update(fields)
-        data["code"] = code if code is not None else data.get("code")
+        data["code"] = fields.get("code", code)  # a different `code=` for a saved metric is refused below
         errors = metrics.form_errors(self.engine, data, current_code=current.code if current else None)
         if errors:
             raise ValidationFailed("metric", errors)
