@@ -324,10 +324,12 @@ class Timeline:
         """The `metering timeline` document."""
         return billing.timeline_json(self.metric.code, self.periods)
 
-    def to_pandas(self) -> pd.DataFrame:
-        """One row per customer × period (Decimal amounts; None where not applicable)."""
+    def to_pandas(self, customers: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per customer × period (Decimal amounts; None where not applicable), for
+        every customer or the ones given."""
+        chosen = sorted(self.periods) if customers is None else [c for c in sorted(set(customers)) if c in self.periods]
         rows = [(cid, i, p.start, p.end, p.usage, p.available, p.carryover, p.rejected, p.overage, p.amount, p.events)
-                for cid, ps in sorted(self.periods.items()) for i, p in enumerate(ps)]
+                for cid in chosen for i, p in enumerate(self.periods[cid])]
         return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
 
     def customer(self, customer_id: str) -> pd.DataFrame:
@@ -335,8 +337,7 @@ class Timeline:
         if customer_id not in self.periods:
             known = ", ".join(sorted(self.periods)[:10]) or "none"
             raise KeyError(f"customer '{customer_id}' is not in this timeline (customers: {known}…)")
-        df = self.to_pandas()
-        return df[df["customer_id"] == customer_id].reset_index(drop=True)
+        return self.to_pandas([customer_id])
 
     def chart(self, customers: Sequence[str] | None = None) -> Any:
         """Usage per period (available quota dashed) for `customers`, by default the ones with
@@ -345,9 +346,7 @@ class Timeline:
         if customers is None:
             ranked = sorted(self.periods, key=lambda c: (-sum((p.usage for p in self.periods[c]), ZERO), c))
             customers = ranked[: max(1, min(10, charts.MAX_ROWS // max(n_periods, 1)))]
-        df = self.to_pandas()
-        df = df[df["customer_id"].isin(list(customers))]
-        return charts.periods(df, title=f"{self.metric.code} ({self.metric.unit})")
+        return charts.periods(self.to_pandas(customers), title=f"{self.metric.code} ({self.metric.unit})")
 
     def _repr_html_(self) -> str:
         rows = []
