@@ -10,7 +10,6 @@ to be this one (the venv's). Outputs are never written back: the committed noteb
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path

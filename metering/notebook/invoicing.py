@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from metering import compare, invoices
-from metering.billing import Window, decimal_text, iso
+from metering.billing import Window, iso
 from metering.invoices import Invoice
 from metering.money import format_money
 from metering.notebook import charts
@@ -260,4 +260,4 @@ def _signed(amount: Decimal, currency: str) -> str:
     return _money(amount, currency)
 
 
-__all__ = ["Comparison", "InvoiceView", "Invoices", "decimal_text"]
+__all__ = ["Comparison", "InvoiceView", "Invoices"]
