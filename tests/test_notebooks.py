@@ -55,6 +55,7 @@ def run(name: str) -> nbformat.NotebookNode:
         client.execute()
     except CellExecutionError as exc:  # the cell, the error and its traceback
         pytest.fail(f"{name} failed:\n{exc}")
+    assert output(nb, PROBE).strip() == sys.executable  # the kernel ran this interpreter (the venv's)
     return nb
 
 
@@ -90,7 +91,6 @@ def test_every_notebook_is_listed_and_clean() -> None:
 @pytest.mark.usefixtures("kernel_env")
 def test_design_a_metric() -> None:
     nb = run("01_design_a_metric.ipynb")
-    assert output(nb, PROBE).strip() == sys.executable
     assert output(nb, "again = ").strip() == "(0, 1240)"  # the same file again: only duplicates
     html = output(nb, 'report = ws.add_events(SAMPLES / "bad_rows.csv")', "text/html")
     assert "24 events stored · 1 duplicates (already stored) · 6 rejected rows" in html
