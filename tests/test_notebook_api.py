@@ -454,3 +454,22 @@ def test_same_backtest_everywhere(october: Workspace, app_store: str, capsys: py
         "2026-10", "--to", "2026-10", *[a for c in cohort for a in ("--customer", c)])
     rail = mine.guardrail("growth")
     assert rail.passed == all(pct is not None and pct <= 50 for _, pct in mine.backtest.customer_changes["growth"].values())
+
+
+def test_a_store_on_either_database_gives_the_same_answers(engine: Any) -> None:
+    """SQLite and PostgreSQL stores (the app's two databases) answer alike through the API."""
+    ws = Workspace(engine, private=False)
+    for name in ("api_requests", "llm_tokens"):
+        ws.metric(template=name)
+    ws.plan("p", name="P", currency="USD", base_fee="5", charges=[
+        {"metric": "api_requests", "model": "standard", "free_units": "10", "unit_price": "0.01"},
+        {"metric": "llm_tokens", "model": "graduated", "tiers": [{"up_to": "1000", "unit_price": "0"},
+                                                                {"up_to": None, "unit_price": "0.0001"}]}])
+    ws.subscribe("cus_001", "p", "2026-10-01")
+    assert ws.add_events([SAMPLES / "api_requests.csv", SAMPLES / "llm_tokens.csv"]).accepted == 2790 + 1860
+    memory = Workspace.from_document(ws.document)
+    memory.add_events([SAMPLES / "api_requests.csv", SAMPLES / "llm_tokens.csv"])
+    assert ws.aggregate("llm_tokens", "2026-10-01", "2026-11-01").to_json() == \
+        memory.aggregate("llm_tokens", "2026-10-01", "2026-11-01").to_json()
+    assert ws.invoices("2026-10", plan="p").to_json() == memory.invoices("2026-10", plan="p").to_json()
+    assert ws.invoice("cus_001", "2026-10").to_json() == memory.invoice("cus_001", "2026-10").to_json()
