@@ -140,6 +140,10 @@ def test_add_events_reports_rows_like_the_importer_and_is_idempotent() -> None:
     with pytest.raises(FileNotFoundError, match="no events file"):
         ws.add_events([SAMPLES / "llm_tokens.csv", SAMPLES / "nope.csv"])
     assert ws.event_count == 24  # nothing stored when one of the files is missing
+    assert "<th>source</th>" not in report._repr_html_() and "1 duplicate (already stored)" in report._repr_html_()
+    both = Workspace.new().add_events([SAMPLES / "bad_rows.csv", SAMPLES / "api_requests.json"])
+    assert "<th>source</th>" in both._repr_html_() and both.accepted == 24 + 50
+    assert both.to_json()["errors"][0]["file"] == str(SAMPLES / "bad_rows.csv")  # as `metering import` names them
 
 
 def test_a_frame_stores_what_its_csv_file_stores(tmp_path: Path) -> None:

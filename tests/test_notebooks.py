@@ -93,7 +93,7 @@ def test_design_a_metric() -> None:
     nb = run("01_design_a_metric.ipynb")
     assert output(nb, "again = ").strip() == "(0, 1240)"  # the same file again: only duplicates
     html = output(nb, 'report = ws.add_events(SAMPLES / "bad_rows.csv")', "text/html")
-    assert "24 events stored · 1 duplicates (already stored) · 6 rejected rows" in html
+    assert "24 events stored · 1 duplicate (already stored) · 6 rejected rows" in html
     assert "llm tokens" in html and "line" in html  # the rejected rows with their reasons
     assert "value_property" in output(nb, "draft = dict(")  # what Save would refuse, by field
     # The skipped events, and why, as the engine counts them on the same events.

@@ -89,12 +89,15 @@ class ImportReport:
                             columns=["source", "line", "row", "field", "reason"])
 
     def _repr_html_(self) -> str:
-        head = (f"{self.accepted:,} events stored · {self.duplicates:,} duplicates (already stored) · "
-                f"{self.rejected:,} rejected rows" + (f" · {self.future:,} dated in the future" if self.future else ""))
+        head = (f"{plural(self.accepted, 'event')} stored · {plural(self.duplicates, 'duplicate')} (already stored) · "
+                f"{plural(self.rejected, 'rejected row')}"
+                + (f" · {plural(self.future, 'event')} dated in the future" if self.future else ""))
         parts = [h.paragraph(head)]
         if self.errors:
-            rows = [(e.source, e.line, e.field, e.reason) for e in self.errors[:HTML_ROWS]]
-            parts += [h.table(["source", "line", "field", "reason"], rows, numeric=[1]), _more(len(rows), len(self.errors))]
+            several = len({e.source for e in self.errors}) > 1  # the source column only when it tells them apart
+            rows = [((e.source,) if several else ()) + (e.line, e.field, e.reason) for e in self.errors[:HTML_ROWS]]
+            headers = [*(["source"] if several else []), "line", "field", "reason"]
+            parts += [h.table(headers, rows, numeric=[1 if several else 0]), _more(len(rows), len(self.errors))]
         return h.block(*parts)
 
 
