@@ -477,3 +477,12 @@ def test_a_store_on_either_database_gives_the_same_answers(engine: Any) -> None:
         memory.aggregate("llm_tokens", "2026-10-01", "2026-11-01").to_json()
     assert ws.invoices("2026-10", plan="p").to_json() == memory.invoices("2026-10", plan="p").to_json()
     assert ws.invoice("cus_001", "2026-10").to_json() == memory.invoice("cus_001", "2026-10").to_json()
+
+
+def test_same_import_report_as_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(SAMPLES / "bad_rows.csv"), str(SAMPLES / "api_requests.json")]
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert Workspace.new().add_events(files).to_json() == cli_json(capsys, "import", *files)
+    again = cli_json(capsys, "import", files[0])  # the command's store holds them already: all duplicates
+    assert Workspace.new().add_events(files[0]).to_json() == again | {"accepted": 24, "duplicates": 1}

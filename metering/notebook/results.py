@@ -72,10 +72,11 @@ class ImportReport:
     rejected: int
     future: int
     errors: tuple[RowProblem, ...] = ()
+    sources: tuple[str, ...] = ()  # the files (or "DataFrame") read, in order
 
     def to_json(self) -> dict[str, Any]:
-        """The `metering import` document (`file` on each error when several sources were read)."""
-        several = len({e.source for e in self.errors}) > 1
+        """The `metering import` document (`file` on each error when several files were read)."""
+        several = len(self.sources) > 1
         return {
             "accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
             "future": self.future,
@@ -94,7 +95,7 @@ class ImportReport:
                 + (f" · {plural(self.future, 'event')} dated in the future" if self.future else ""))
         parts = [h.paragraph(head)]
         if self.errors:
-            several = len({e.source for e in self.errors}) > 1  # the source column only when it tells them apart
+            several = len(self.sources) > 1  # the source column only when it tells files apart
             rows = [((e.source,) if several else ()) + (e.line, e.field, e.reason) for e in self.errors[:HTML_ROWS]]
             headers = [*(["source"] if several else []), "line", "field", "reason"]
             parts += [h.table(headers, rows, numeric=[1 if several else 0]), _more(len(rows), len(self.errors))]

@@ -248,7 +248,7 @@ class Workspace:
             self._audit("events.import", Path(path).name, f"{result.accepted} accepted, {result.rejected} rejected")
         return ImportReport(
             sum(r.accepted for r in reports), sum(r.duplicates for r in reports), sum(r.rejected for r in reports),
-            sum(r.future for r in reports), tuple(e for r in reports for e in r.errors),
+            sum(r.future for r in reports), tuple(e for r in reports for e in r.errors), tuple(map(str, paths)),
         )
 
     def _add_frame(self, df: pd.DataFrame, name: str) -> ImportReport:
@@ -259,7 +259,7 @@ class Workspace:
             row = frames.row_of(prepared, e.line)
             errors.append(RowProblem(name, row + 1, e.field, e.reason, prepared.labels[row]))
         self._audit("events.import", name, f"{result.accepted} accepted, {result.rejected} rejected")
-        return ImportReport(result.accepted, result.duplicates, result.rejected, result.future, tuple(errors))
+        return ImportReport(result.accepted, result.duplicates, result.rejected, result.future, tuple(errors), (name,))
 
     # ------------------------------------------------------------------ metrics
 
