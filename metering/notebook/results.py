@@ -240,7 +240,7 @@ class Aggregate:
 
     def _repr_html_(self) -> str:
         r, m = self.result, self.metric
-        when = f"{_when(self.start)} to {_when(self.end)}"
+        when = "all time" if self.start is None and self.end is None else f"{_when(self.start)} to {_when(self.end)}"
         parts = [h.paragraph(f"{m.name} ({m.code}): {fmt(r.value)} {m.unit} · {plural(r.events, 'event')} · {when}")]
         if r.skipped:
             reasons = "; ".join(f"{k} ({fmt(n)})" for k, n in sorted(r.skip_reasons.items(), key=lambda kv: -kv[1]))
