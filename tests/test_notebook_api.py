@@ -486,3 +486,28 @@ def test_same_import_report_as_the_command(tmp_path: Path, monkeypatch: pytest.M
     assert Workspace.new().add_events(files).to_json() == cli_json(capsys, "import", *files)
     again = cli_json(capsys, "import", files[0])  # the command's store holds them already: all duplicates
     assert Workspace.new().add_events(files[0]).to_json() == again | {"accepted": 24, "duplicates": 1}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(),
+                          st.none() | st.decimals(min_value=-10**9, max_value=10**9, places=4, allow_nan=False,
+                                                  allow_infinity=False),
+                          st.text(alphabet='ab ,"\n', max_size=6)), min_size=1, max_size=25))
+def test_a_frame_round_trip_against_a_plain_reference(rows: list[tuple[bool, Decimal | None, str]]) -> None:
+    """Rejected rows are named by their position and index label, whatever line breaks, commas
+    and quotes the other cells hold; the stored values add up exactly to the frame's own sum."""
+    df = pd.DataFrame({
+        "event_name": ["bad name" if bad else "e" for bad, _, _ in rows],
+        "customer_id": "c1",
+        "timestamp": [f"2026-10-01T00:00:{i:02d}Z" for i in range(len(rows))],
+        "amount": [amount for _, amount, _ in rows],
+        "note": [note for _, _, note in rows],
+    }, index=[f"r{i}" for i in range(len(rows))])
+    ws = Workspace.new()
+    report = ws.add_events(df)
+    bad = [i for i, (is_bad, _, _) in enumerate(rows) if is_bad]
+    assert [(e.line, e.row, e.field) for e in report.errors] == [(i + 1, f"r{i}", "event_name") for i in bad]
+    assert report.accepted == len(rows) - len(bad)
+    ws.metric("amount", name="Amount", unit="USD", event_name="e", aggregation="sum", value_property="amount")
+    expected = sum((a for b, a, _ in rows if not b and a is not None), Decimal(0))
+    assert ws.aggregate("amount").value == expected
