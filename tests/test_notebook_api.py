@@ -103,6 +103,15 @@ def test_open_refuses_bad_files_with_the_field_named(tmp_path: Path) -> None:
         Workspace.open(tmp_path / "missing.json")
 
 
+def test_app_opens_the_store_the_app_and_the_command_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    ws = Workspace.app()
+    ws.metric(template="emails_sent")
+    assert [m["code"] for m in cli_json(capsys, "workspace", "export")["metrics"]] == ["emails_sent"]
+    assert "app.db" in repr(ws)
+
+
 def test_an_app_store_sees_notebook_changes_and_audits_them(tmp_path: Path) -> None:
     from metering import audit
     from metering.workspace import workspace_from_store

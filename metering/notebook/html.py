@@ -47,14 +47,17 @@ def table(
 
 
 def heading(text: str, level: int = 4) -> str:
+    """A heading of `level` (1–6) holding `text`."""
     return f"<h{level}>{esc(text)}</h{level}>"
 
 
 def paragraph(text: str) -> str:
+    """A paragraph of `text`."""
     return f"<p>{esc(text)}</p>"
 
 
 def items(lines: Iterable[str]) -> str:
+    """A bulleted list, one item per line of text."""
     return "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
 
 
