@@ -115,6 +115,7 @@ def test_design_a_metric() -> None:
     assert reasons["usage.total_tokens has more than 18 decimal places or 40 integer digits"] == 1  # 1e400
     assert reasons["usage.total_tokens is missing"] == 25  # the empty cell, and bad_rows.csv's flat `tokens`
     assert all(f"'{reason}': {count}" in text for reason, count in reasons.items())
+    assert output(nb, "from_cli == ws.aggregate").strip() == "True"  # the command prints the same document
 
 
 @pytest.mark.usefixtures("kernel_env")
