@@ -32,7 +32,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from metering import aggregation, audit, backtest, billing, compare, importing, ingest, invoices, metrics
-from metering import plan_store, preview, store, usage_series
+from metering import plan_store, preview, store, timelines, usage_series
 from metering import workspace as documents
 from metering.backtest import drafts
 from metering.engine import Events, stored_events
@@ -47,7 +47,6 @@ from metering.plans import Plan, plan_errors
 
 Time = str | int | datetime | date | pd.Timestamp | None
 DEFAULT_GUARDRAIL = Decimal(20)
-MAX_TIMELINE_PERIODS = 1200  # as `metering timeline --periods`
 _STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
@@ -433,23 +432,11 @@ class Workspace:
         (`metering timeline`): usage, available quota, carryover, rejected, overage, amount.
         Every customer in the events is priced under `plan` (a what-if), anchored at its
         subscription start, else at the default anchor."""
-        if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= MAX_TIMELINE_PERIODS:
-            raise ValueError(f"periods must be a whole number between 1 and {MAX_TIMELINE_PERIODS}")
+        if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= timelines.MAX_PERIODS:
+            raise ValueError(f"periods must be a whole number between 1 and {timelines.MAX_PERIODS}")
         ws = self._workspace()
-        p, m = ws.plan(plan), ws.metric(metric)
-        if p.charge_for(m.code) is None and p.quota_for(m.code) is None:
-            raise ValueError(f"plan '{p.code}' has no charge or quota on metric '{m.code}'")
-        events = self._events()
-        billed = invoices.assignments(events, plans=ws.plans, subscriptions=ws.subscriptions, tz=ws.timezone,
-                                      plan_code=p.code, customer_id=customer)
-        schedules = {}
-        for a in billed:
-            schedule = a.schedule(ws.timezone)
-            if schedule is None:
-                raise ValueError(f"customer '{a.customer_id}' has no subscription start and there are no events "
-                                 "to anchor its periods")
-            schedules[a.customer_id] = schedule
-        rows = billing.timeline(events, m, p, schedules, periods_count=periods)
+        p, m = timelines.plan_and_metric(ws, plan, metric)
+        rows = timelines.customer_timelines(self._events(), ws, p, m, periods, customer_id=customer)
         return Timeline(m, p.code, p.currency, rows)
 
     def invoices(self, month: str | tuple[int, int] | None = None, *, start: Time = None, end: Time = None,
