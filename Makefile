@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # .streamlit/secrets.toml) or METERING_ALLOW_NO_SIGN_IN=1 (README, "Sign-in and roles").
 HOST ?= 127.0.0.1
 
-.PHONY: run test bench clean
+.PHONY: run test notebook bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The example notebooks (notebooks/) in JupyterLab, or the classic Notebook; neither is a
+# dependency of the project (the tests run the notebooks with nbclient and ipykernel alone).
+notebook: $(STAMP)
+	@if [ -x $(VENV)/bin/jupyter-lab ]; then $(VENV)/bin/jupyter lab notebooks/; \
+	elif [ -x $(VENV)/bin/jupyter-notebook ]; then $(VENV)/bin/jupyter notebook notebooks/; \
+	else echo "Jupyter is not installed in $(VENV). Install JupyterLab, then run make notebook again:"; \
+	echo "  $(VENV)/bin/pip install jupyterlab"; exit 1; fi
 
 bench: $(STAMP)
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]'

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from metering import aggregation, backtest, billing, ingest, invoices, metrics, peers, store
+from metering import aggregation, backtest, billing, ingest, invoices, metrics, peers, store, timelines
 from metering.engine import Events, stored_events
 from metering.engine.columns import from_us
 from metering.engine.frame import EventFrame
@@ -164,7 +164,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_PERIODS = 1200
+MAX_PERIODS = timelines.MAX_PERIODS
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
@@ -175,29 +175,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     if not 1 <= count <= MAX_PERIODS:
         raise UsageError(f"--periods must be between 1 and {MAX_PERIODS}")
     workspace = _billing_workspace(args)
-    plan = workspace.plan(args.plan)
-    metric = _metric(workspace, args.metric)
-    if plan.charge_for(metric.code) is None and plan.quota_for(metric.code) is None:
-        raise UsageError(f"plan '{plan.code}' has no charge or quota on metric '{metric.code}'")
-    frame = _frame(args)
     try:
-        billed = invoices.assignments(
-            frame, plans=workspace.plans, subscriptions=workspace.subscriptions, tz=workspace.timezone,
-            plan_code=plan.code, customer_id=args.customer,
-        )
-    except invoices.InvoiceError as exc:
-        raise UsageError(str(exc)) from None
-    schedules = {}
-    for a in billed:
-        schedule = a.schedule(workspace.timezone)
-        if schedule is None:
-            raise UsageError(
-                f"customer '{a.customer_id}' has no subscription start and there are no events to anchor its periods"
-            )
-        schedules[a.customer_id] = schedule
-    try:
-        rows = billing.timeline(frame, metric, plan, schedules, periods_count=count)
-    except ValueError as exc:
+        plan, metric = timelines.plan_and_metric(workspace, args.plan, args.metric)  # before any event is read
+        rows = timelines.customer_timelines(_frame(args), workspace, plan, metric, count, customer_id=args.customer)
+    except (invoices.InvoiceError, timelines.TimelineError) as exc:
         raise UsageError(str(exc)) from None
     _print(billing.timeline_json(metric.code, rows))
     return 0

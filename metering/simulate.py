@@ -812,6 +812,14 @@ def _json_object(table: pa.Table, names: list[str]) -> pa.ChunkedArray | pa.Arra
             node = node.setdefault(part, {})  # type: ignore[assignment]
         node[parts[-1]] = name
 
+    def joined(items: list[pa.ChunkedArray | pa.Array]) -> pa.ChunkedArray | pa.Array:
+        # pyarrow's binary_join_element_wise with null_handling="skip" drops the rows where
+        # every value is null (the result comes out shorter: pyarrow 26). An always-present ""
+        # keeps every row; the separator it brings is cut off again (a piece is "key":value,
+        # which never ends with a comma; a row of nulls gives "").
+        out = _join(*items, "", sep=",", null_handling="skip")
+        return pc.utf8_slice_codeunits(out, 0, -1)
+
     def pieces(node: dict[str, object]) -> list[pa.ChunkedArray | pa.Array]:
         out = []
         for key, child in node.items():
@@ -820,7 +828,7 @@ def _json_object(table: pa.Table, names: list[str]) -> pa.ChunkedArray | pa.Arra
                 out.append(_join(prefix, _json_value(table.column(child))))
             else:
                 sub = pieces(child)  # type: ignore[arg-type]
-                inner = _join(*sub, sep=",", null_handling="skip")
+                inner = joined(sub)
                 present = sub[0].is_valid()
                 for s in sub[1:]:
                     present = pc.or_(present, s.is_valid())
@@ -831,7 +839,7 @@ def _json_object(table: pa.Table, names: list[str]) -> pa.ChunkedArray | pa.Arra
     if not names:
         return pa.array(["{}"], _LS).take(np.zeros(table.num_rows, np.int64))
     parts = pieces(tree)
-    inner = _join(*parts, sep=",", null_handling="skip")
+    inner = joined(parts)
     return _join("{", inner, "}")
 
 
