@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metering.engine.columnar.aggregate import _exact_sums
+from metering.engine.columnar.counting import exact_sums as _exact_sums
 from metering.engine.columns import OK, numbers, scaled
 
 decimals = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=6, allow_nan=False, allow_infinity=False)

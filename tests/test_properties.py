@@ -538,6 +538,19 @@ def test_engine_matches_reference_python_records(raw, cases):
         compare(frame, events, cases.draw(metrics()), cases.draw(windows(ts_values)))
 
 
+@settings(SETTINGS, max_examples=40)
+@given(raw=raw_events(json_text=False), cases=st.data())
+def test_counting_over_small_chunks_matches_reference(raw, cases):
+    # count and sum read the columns a chunk of rows at a time (4M in use): chunks of 3 rows
+    # put chunk boundaries inside every example.
+    from unittest import mock
+
+    from metering.engine.columnar import counting
+
+    with mock.patch.object(counting, "CHUNK", 3):
+        test_engine_matches_reference_python_records.hypothesis.inner_test(raw, cases)
+
+
 @settings(SETTINGS, max_examples=60)
 @given(raw=raw_events(json_text=False), cases=st.data())
 def test_engine_matches_reference_after_storing_and_reopening(raw, cases):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from metering.engine.columnar import counting
 from metering.engine.columns import MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, to_us
 from metering.engine.interface import AggregateResult, Explanation, GroupResult
 from metering.models import Aggregation, MetricBase
@@ -62,6 +63,11 @@ def select(
     return np.flatnonzero(mask)
 
 
+def _key(frame: EventFrame, path: str) -> counting.Key:
+    cats = frame.path(path).text
+    return counting.Key(cats.codes, cats.values)
+
+
 def _key_columns(frame: EventFrame, metric: MetricBase, idx: np.ndarray, by_customer: bool) -> list[tuple[str, pa.Array, list[str]]]:
     keys: list[tuple[str, pa.Array, list[str]]] = []
     if by_customer:
@@ -74,9 +80,7 @@ def _key_columns(frame: EventFrame, metric: MetricBase, idx: np.ndarray, by_cust
     return keys
 
 
-_DENSE_LIMIT = 1 << 22  # key combinations counted in one array by the counting path
-_LIMB = 22  # bits per part of an int64 value summed as float64 (exact below 2^53)
-_LIMB_MASK = (1 << _LIMB) - 1
+_DENSE_LIMIT = counting.DENSE_LIMIT
 
 
 def _dense_groups(keys: list[tuple[str, pa.Array, list[str]]], n: int) -> tuple[np.ndarray, list[int], int] | None:
@@ -94,21 +98,6 @@ def _dense_groups(keys: list[tuple[str, pa.Array, list[str]]], n: int) -> tuple[
         gid = gid * size + codes + 1  # code 0: missing
         sizes.append(size)
     return gid, sizes, total
-
-
-def _exact_sums(gid: np.ndarray, values: np.ndarray, groups: int, max_abs: int | None = None) -> list[int]:
-    """Exact int64 sums per group with numpy's counting. float64 adds integers exactly while
-    every partial sum stays below 2^53: when the values are small enough (max_abs × n), one
-    count does; otherwise each value is split into three 22-bit parts whose sums stay below
-    2^53 (up to 2^31 events), added up as Python ints. No fraction is ever rounded."""
-    if max_abs is not None and max_abs * max(len(values), 1) < 2**53:
-        return [int(x) for x in np.bincount(gid, weights=values, minlength=groups).tolist()]
-    low = (values & _LIMB_MASK).astype(np.float64)
-    high = values >> _LIMB
-    mid = (high & _LIMB_MASK).astype(np.float64)
-    top = (high >> _LIMB).astype(np.float64)
-    parts = [np.bincount(gid, weights=w, minlength=groups) for w in (low, mid, top)]
-    return [int(a) + (int(b) << _LIMB) + (int(c) << (2 * _LIMB)) for a, b, c in zip(*(p.tolist() for p in parts))]
 
 
 def _reduce_counting(frame: EventFrame, metric: MetricBase, idx: np.ndarray,
@@ -150,7 +139,7 @@ def _reduce_counting(frame: EventFrame, metric: MetricBase, idx: np.ndarray,
     if found is None:
         return pa.table(columns)
     # ints is 0 wherever a value is missing or skipped (columns.scaled), as a sum needs.
-    sums = _exact_sums(gid, found.ints[idx], groups, found.max_abs)
+    sums = counting.exact_sums(gid, found.ints[idx], groups, found.max_abs)
     columns["v_sum"] = pa.array([sums[g] for g in present.tolist()], type=pa.int64())
     return _with_scale(pa.table(columns), found.scale)
 
@@ -270,6 +259,14 @@ def aggregate(
     customer_ids: Sequence[str] | None = None,
 ) -> AggregateResult:
     """The metric's value over [start, end), with its groups and skipped events."""
+    keys = [_key(frame, path) for path in metric.group_by]
+    table = counting.counted(frame, metric, keys, start_us=to_us(start), end_us=to_us(end), customer_ids=customer_ids)
+    if table is not None:  # count and sum: straight from the columns, no index of the events
+        if not table.num_rows:
+            return _result(metric, None, [])
+        labels = [(k, None, key.values) for k, key in zip(metric.group_by, keys)]
+        groups = _rows(table, metric, labels) if metric.group_by else []
+        return _result(metric, _added_up(groups) if groups else _rows(table, metric, [])[0], groups)
     idx = select(frame, metric, start=start, end=end, customer_ids=customer_ids)
     if not len(idx):
         return _result(metric, None, [])
@@ -305,6 +302,19 @@ def aggregate_by_customer(
     customer_ids: Sequence[str] | None = None,
 ) -> dict[str, AggregateResult]:
     """One result per customer with matching events (customers without any are left out)."""
+    keys = [counting.Key(frame.customers.codes, frame.customers.values), *(_key(frame, p) for p in metric.group_by)]
+    table = counting.counted(frame, metric, keys, start_us=to_us(start), end_us=to_us(end), customer_ids=customer_ids)
+    if table is not None:  # count and sum: straight from the columns, no index of the events
+        labels = [("customer_id", None, frame.customers.values),
+                  *((p, None, key.values) for p, key in zip(metric.group_by, keys[1:]))]
+        by_customer: dict[str, list[dict[str, Any]]] = {}
+        for row in _rows(table, metric, labels):
+            by_customer.setdefault(row["key"][0], []).append({**row, "key": row["key"][1:]})
+        out = {}
+        for cid, rows in by_customer.items():
+            groups = rows if metric.group_by else []
+            out[cid] = _result(metric, _added_up(rows), groups)
+        return out
     idx = select(frame, metric, start=start, end=end, customer_ids=customer_ids)
     if not len(idx):
         return {}
