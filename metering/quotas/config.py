@@ -9,6 +9,8 @@ tables first.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -91,6 +93,7 @@ class Config:
     by_event: dict[str, list[str]] = field(default_factory=dict)
     loaded_at: float = 0.0
     generation: int = 0
+    fingerprint: str = ""  # what the quotas depend on: an unchanged reload keeps the entries
 
     @property
     def any_quota(self) -> bool:
@@ -130,6 +133,11 @@ def load(engine: Engine) -> Config:
                 if quota.metric not in names:
                     names.append(quota.metric)
     config.by_event = by_event
+    config.fingerprint = hashlib.sha256(json.dumps([
+        tz, sorted(subs.items()),
+        [m.model_dump(mode="json", exclude={"created_at", "updated_at", "id"}) for _, m in sorted(metrics.items())],
+        [p.model_dump(mode="json") for _, p in sorted(plans.items())],
+    ], sort_keys=True, default=str).encode()).hexdigest()
     return config
 
 
@@ -150,7 +158,11 @@ class ConfigCache:
             config = self._config
             if (fresh or config is None or config.generation != _generation
                     or time.monotonic() - config.loaded_at >= TTL_S):
-                config = self._config = load(self._engine)
+                fresh_config = load(self._engine)
+                if config is not None and fresh_config.fingerprint == config.fingerprint:
+                    config.loaded_at, config.generation = fresh_config.loaded_at, fresh_config.generation
+                else:
+                    config = self._config = fresh_config
             return config
 
 

@@ -123,7 +123,10 @@ class Ledger:
         self.epoch = 0
         self._config: Config | None = None
         self._earliest: tuple[int, int | None] | None = None  # (epoch, earliest event µs)
-        self.on_advance: list[Any] = []  # callbacks(ledger, config, touched keys) after API events count
+        # callbacks(ledger, config, touched keys) after API events counted: the alert recorder
+        from metering.quotas.alerts import Recorder
+
+        self.on_advance: list[Any] = [Recorder()]
 
     # ---- staleness
 
