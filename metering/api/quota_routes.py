@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+import re
 from decimal import Decimal
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from metering.api.errors import ApiError
-from metering.values import in_range, parse_decimal
+from metering.values import in_range
 
 MAX_ALERTS = 1000
 
 
+class _AnyText(Convertor[str]):
+    """A path parameter that may hold any character, "/" and line breaks included (customer ids
+    are any text; Starlette's `path` convertor stops at a line break)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anytext", _AnyText())
+
+
+QUANTITY_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_quantity(raw: str) -> Decimal:
-    """`?quantity=` → a decimal number of units ≥ 0 (ApiError 422 saying what was wrong)."""
-    value = parse_decimal(raw) if raw.strip() else None
-    if value is None:
+    """`?quantity=` → a decimal number of units ≥ 0, written plainly (`1`, `250`, `0.5`);
+    ApiError 422 saying what was wrong."""
+    if raw.startswith("-") and QUANTITY_RE.fullmatch(raw[1:]):
+        raise ApiError(422, "invalid_parameter", f"quantity: '{raw[:60]}' is negative; ask for 0 or more units")
+    if len(raw) > 40:
+        raise ApiError(422, "invalid_parameter", "quantity: at most 40 characters (40 integer digits and 18 decimal places)")
+    if not QUANTITY_RE.fullmatch(raw):
         raise ApiError(422, "invalid_parameter", f"quantity: '{raw[:60]}' is not a number of units (write e.g. 1, 250 or 0.5)")
+    value = Decimal(raw)
     if not in_range(value):
         raise ApiError(422, "invalid_parameter", "quantity: at most 40 integer digits and 18 decimal places")
-    if value < 0:
-        raise ApiError(422, "invalid_parameter", f"quantity: '{raw[:60]}' is negative; ask for 0 or more units")
     return value
 
 
@@ -37,6 +61,14 @@ def _alert_limit(raw: str | None) -> int:
     return int(text)
 
 
+def _only(request: Request, known: tuple[str, ...]) -> None:
+    """Refuse unknown query parameters (a misspelt filter must not silently list everything)."""
+    unknown = sorted({name for name in request.query_params.keys() if name not in known})
+    if unknown:
+        allowed = ", ".join(known) if known else "none"
+        raise ApiError(422, "invalid_parameter", f"unknown parameter '{unknown[0][:40]}' (this endpoint takes: {allowed})")
+
+
 def quota_handlers(authorize: Callable[[Request], Awaitable[Any]]) -> dict[str, Callable[[Request], Awaitable[Response]]]:
     """The two handlers, authorized like every other endpoint (the workspace API key)."""
     from metering.quotas.alerts import list_alerts
@@ -46,6 +78,7 @@ def quota_handlers(authorize: Callable[[Request], Awaitable[Any]]) -> dict[str, 
         b = await authorize(request)
         customer = request.path_params["customer_id"]
         code = request.path_params["metric"]
+        _only(request, ("quantity",))
         raw = request.query_params.get("quantity")
         quantity = Decimal(1) if raw is None else parse_quantity(raw)
         if not customer or len(customer) > 255:
@@ -58,6 +91,7 @@ def quota_handlers(authorize: Callable[[Request], Awaitable[Any]]) -> dict[str, 
 
     async def get_alerts(request: Request) -> Response:
         b = await authorize(request)
+        _only(request, ("customer_id", "metric", "limit"))
         params = request.query_params
         customer = params.get("customer_id")
         metric = params.get("metric")

@@ -185,7 +185,7 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
     quotas = quota_handlers(authorize)  # contract §8
     return [
         route(f"{PREFIX}/events", {"POST": post_events}),
-        route(f"{PREFIX}/entitlements/{{customer_id:path}}/{{metric}}", {"GET": quotas["entitlement"]}),
+        route(f"{PREFIX}/entitlements/{{customer_id:anytext}}/{{metric}}", {"GET": quotas["entitlement"]}),
         route(f"{PREFIX}/alerts", {"GET": quotas["alerts"]}),
         route(f"{PREFIX}/metrics", {"GET": get_metrics}),
         route(f"{PREFIX}/metrics/{{code}}", {"GET": get_metric_by_code}),
