@@ -320,6 +320,31 @@ def test_parallel_clients_never_pass_a_sum_limit_together(live_url, engine):
     assert from_store(engine, "c1", "tokens_cap")["used"] == "100"
 
 
+def test_many_threads_in_one_process_never_pass_a_limit_together(engine):
+    """The write path itself (no HTTP concurrency limit in front): 16 threads at once."""
+    backend = api.Backend(engine)
+    bodies = [[json.dumps(ev("api.request", key=f"x{t}-{n}")).encode() for n in range(6)] for t in range(16)]
+    outcomes: list[int] = []
+    gate = threading.Barrier(len(bodies))
+
+    def run(mine: list[bytes]) -> None:
+        gate.wait()
+        for body in mine:
+            try:
+                outcomes.append(backend.ingest(body)[1]["accepted"])
+            except api.ApiError as exc:
+                assert exc.error == "quota_exceeded"
+                outcomes.append(0)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(outcomes) == 5 and len(outcomes) == 96
+    assert stored_events(engine).aggregate(metrics.get_metric(engine, code="api_calls")).value == 5
+
+
 # --- alerts and the webhook -----------------------------------------------------------------
 
 
