@@ -41,6 +41,20 @@ MAX_ENTRIES = 200_000  # past this many, entries of stale epochs are dropped
 EventRow = tuple[str, str, int, str, str]  # event_name, customer_id, ts_us, key, properties
 
 
+class LazyEvents:
+    """`stored_events(engine)`, fetched on first use only: in the steady state (entries valid,
+    anchor known) a request reads no events and does not refresh the frame."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._events: Events | None = None
+
+    def get(self) -> Events:
+        if self._events is None:
+            self._events = stored_events(self._engine)
+        return self._events
+
+
 class QuotaPeriodError(ValueError):
     """The subscription has not started at that instant (no period holds it)."""
 
@@ -145,24 +159,24 @@ class Ledger:
 
     # ---- periods
 
-    def _default_anchor(self, config: Config, events: Events, fallback_us: int) -> datetime:
+    def _default_anchor(self, config: Config, events: LazyEvents, fallback_us: int) -> datetime:
         """Contract §3's default anchor: the month (workspace timezone) of the earliest stored
         event; with no events at all, the month of the event or instant being checked."""
         if self._earliest is None or self._earliest[0] != self.epoch:
-            bounds = events.time_bounds()
+            bounds = events.get().time_bounds()
             self._earliest = (self.epoch, None if bounds is None else int(bounds[0]))
         earliest = self._earliest[1]
         first = fallback_us if earliest is None else earliest
         return periods.default_anchor(_instant(first), tz=config.tz)
 
-    def schedule(self, config: Config, holder: Holder, events: Events, at_us: int) -> billing.Schedule:
+    def schedule(self, config: Config, holder: Holder, events: LazyEvents, at_us: int) -> billing.Schedule:
         if holder.start is not None:
             anchor = periods.parse_subscription_start(holder.start, tz=config.tz)
         else:
             anchor = self._default_anchor(config, events, at_us)
         return billing.Schedule(anchor, holder.plan.interval, config.tz)
 
-    def period(self, config: Config, holder: Holder, events: Events, at_us: int) -> tuple[billing.Schedule, int]:
+    def period(self, config: Config, holder: Holder, events: LazyEvents, at_us: int) -> tuple[billing.Schedule, int]:
         """(schedule, k) of the period holding the instant; QuotaPeriodError before the anchor."""
         schedule = self.schedule(config, holder, events, at_us)
         k = periods.period_index(schedule.anchor, schedule.interval, _instant(at_us), tz=schedule.tz)
@@ -174,12 +188,12 @@ class Ledger:
 
     # ---- entries
 
-    def entry(self, config: Config, holder: Holder, schedule: billing.Schedule, k: int, events: Events | None = None) -> tuple[Key, Entry]:
+    def entry(self, config: Config, holder: Holder, schedule: billing.Schedule, k: int, events: LazyEvents | None = None) -> tuple[Key, Entry]:
         start, end = schedule.bounds(k)
         key = (holder.customer_id, holder.metric.code, _us(start), _us(end))
         found = self.entries.get(key)
         if found is None or found.epoch != self.epoch:
-            found = self.entries[key] = self._compute(holder, schedule, k, events or stored_events(self.engine))
+            found = self.entries[key] = self._compute(holder, schedule, k, (events or LazyEvents(self.engine)).get())
         return key, found
 
     def current(self, key: Key) -> Entry:
@@ -237,7 +251,7 @@ class Ledger:
             raise KeyError(metric_code)
         with self.lock:
             self.sync(config)
-            events = stored_events(self.engine)
+            events = LazyEvents(self.engine)
             at = _us(now.astimezone(timezone.utc))
             schedule, k = self.period(config, holder, events, at)
             _, entry = self.entry(config, holder, schedule, k, events)
@@ -284,7 +298,7 @@ class Gate:
             return list(rows), []
         candidates.sort(key=lambda c: (c.row[2], c.index))
         ledger = self.ledger
-        events = stored_events(ledger.engine)
+        events = LazyEvents(ledger.engine)
         # Resolve each touch's period and entry once.
         resolved: list[tuple[Candidate, list[tuple[Key, Holder, rules.Reading]]]] = []
         for cand in candidates:
@@ -303,7 +317,7 @@ class Gate:
             # An event the store already holds is a duplicate, never a quota error, and must not
             # count twice: look the keys up (only when something would be refused).
             self._checked_duplicates = True
-            skip = _duplicates([c for c, _ in resolved], events)
+            skip = _duplicates([c for c, _ in resolved], events.get())
             if skip:
                 refused = self._walk(resolved, skip=skip)
         reasons = {index: reason for index, reason in refused}
