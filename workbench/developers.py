@@ -321,7 +321,7 @@ def render_quotas(engine: Engine, base_url: str) -> None:
         "Soft limits (`limit_recurring`) never refuse: usage past them is overage. File imports are history and "
         "are never refused."
     )
-    st.code(REJECTION_EXAMPLE, language="json")
+    st.code(REJECTION_EXAMPLE, language="json", wrap_lines=True)
     plain = st.session_state.get(KEY_PLAIN)
     limited = [m for m in metrics.list_metrics(engine) if snippets.is_limit(m)]
     if limited:

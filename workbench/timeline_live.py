@@ -75,7 +75,9 @@ def live_table(answers: dict[str, dict[str, Any]], tz: str) -> pd.DataFrame:
             **{f: _number(a[f]) for f in FIGURES},
             "has access": "yes" if a["has_access"] else "no",
         })
-    return pd.DataFrame(records, columns=COLUMNS)
+    frame = pd.DataFrame(records, columns=COLUMNS)
+    # carryover and overage exist for soft limits only: leave them out when no row has them
+    return frame[[c for c in COLUMNS if c not in ("carryover", "overage") or (frame[c] != "—").any()]]
 
 
 def current_row(rows: list[TimelinePeriod], now: datetime) -> TimelinePeriod | None:
@@ -94,9 +96,10 @@ def comparison(sim: TimelinePeriod | None, plan_code: str, live: dict[str, Any] 
         return "—" if value is None else fmt(value)
 
     rows = [{"figure": "plan", "simulation": plan_code if sim else "—", "live, now": live["plan"] if live else "—"},
-            {"figure": "period",
-             "simulation": f"{local(sim.start, tz):%Y-%m-%d %H:%M} → {local(sim.end, tz):%Y-%m-%d %H:%M}" if sim else "—",
-             "live, now": (f"{_when(live['period']['start'], tz)} → {_when(live['period']['end'], tz)}" if live else "—")}]
+            {"figure": "period start", "simulation": f"{local(sim.start, tz):%Y-%m-%d %H:%M}" if sim else "—",
+             "live, now": _when(live["period"]["start"], tz) if live else "—"},
+            {"figure": "period end", "simulation": f"{local(sim.end, tz):%Y-%m-%d %H:%M}" if sim else "—",
+             "live, now": _when(live["period"]["end"], tz) if live else "—"}]
     for name in ("available", "used", "remaining", "carryover", "overage"):
         rows.append({"figure": name, "simulation": sim_value(name), "live, now": _number(live[name]) if live else "—"})
     rows.append({"figure": "rejected (simulated)", "simulation": "—" if sim is None or sim.rejected is None
@@ -110,9 +113,12 @@ def _metrics_row(answer: dict[str, Any], metric: MetricBase) -> None:
     shown = ["limit", *(["carryover"] if recurring else []), "available", "used", "remaining",
              *(["overage"] if recurring else [])]
     cols = st.columns(len(shown) + 1)
-    for col, name in zip(cols, shown):
-        col.metric(f"{name.capitalize()} ({md(metric.unit)})", _number(answer[name]))
+    for col, name in zip(cols, shown):  # short labels (the unit is in the caption): they fit at 1024 px
+        col.metric(name.capitalize(), _number(answer[name]))
     cols[-1].metric("Has access", "yes" if answer["has_access"] else "no")
+    st.caption(f"In {md(metric.unit)}. " + ("Soft limit: usage past the available quota is accepted as overage."
+                                            if recurring else "Hard limit: the API refuses an event that would "
+                                            "take usage past the limit."))
 
 
 def _live(engine: Engine, ws: Workspace, metric: MetricBase, cid: str, sim_rows: list[TimelinePeriod],
