@@ -276,3 +276,24 @@ def test_alert_thresholds_round_trip_through_the_workspace_file():
     assert "alert_thresholds" not in export_workspace(plain)["plans"][0]["quotas"][0]
     for e in (engine, other, plain):
         e.dispose()
+
+
+def test_hard_limit_and_entitlement_on_every_store(engine, monkeypatch):
+    """The same rule over SQLite and PostgreSQL (conftest's `engine`): the ledger follows the
+    store's version row on both."""
+    monkeypatch.setenv("METERING_API_KEY", "mtr_test_key_for_the_quota_tests_0123456789")
+    metrics.create_metric(engine, data=metric_data("limit_metered", "sum"))
+    plan_store.save_plan(engine, plan={"code": "p", "name": "P", "currency": "USD", "quotas": [{"metric": "q", "limit": "10"}]})
+    plan_store.set_subscription(engine, customer_id="c1", plan_code="p")
+    backend = Backend(engine)
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    body = {"events": [{"event_name": "use", "customer_id": "c1", "timestamp": (now + timedelta(milliseconds=i)).isoformat(),
+                        "idempotency_key": f"k{i}", "properties": {"v": 4}} for i in range(4)]}
+    status, result = backend.ingest(json.dumps(body).encode())
+    assert (status, result["accepted"], result["rejected"]) == (200, 2, 2)
+    assert [e["index"] for e in result["errors"]] == [2, 3]
+    live = check(engine, "c1", "q", quantity=Decimal(2))
+    assert (live.used, live.remaining, live.fits) == (8, 2, True)
+    assert live == fresh_check(engine, quantity=Decimal(2))
+    event_writer(engine).insert_rows([("use", "c1", us(now), "other", json.dumps({"v": 1}))], import_id=None)
+    assert check(engine, "c1", "q").used == 9  # written elsewhere: seen through the store's version
