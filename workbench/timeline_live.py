@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from metering import plan_store
 from metering.billing import TimelinePeriod
 from metering.models import MetricBase, MetricType
 from metering.preview import fmt
@@ -35,16 +36,17 @@ from workbench.invoices import local
 from workbench.text import md, md_code
 
 KEY = "timeline:live:"
-MAX_CUSTOMERS = 500
+MAX_CUSTOMERS = 200  # a first check per customer reads its events once; keep a refresh quick
 AUTO_SECONDS = 10
 FIGURES = ["limit", "carryover", "available", "used", "remaining", "overage"]
 COLUMNS = ["customer_id", "plan", "period start", "period end", *FIGURES, "has access"]
 
 
-def subscribers(ws: Workspace, metric_code: str) -> list[str]:
-    """Customers whose subscribed plan has a quota on the metric, by id."""
-    limited = {p.code for p in ws.plans if p.quota_for(metric_code) is not None}
-    return sorted(s.customer_id for s in ws.subscriptions if s.plan in limited)
+def subscribers(engine: Engine, metric_code: str) -> list[str]:
+    """Customers whose subscribed plan has a quota on the metric, by id (read from the store at
+    each refresh, so a subscription made since the page was drawn shows up)."""
+    limited = {p.code for p in plan_store.list_plans(engine) if p.quota_for(metric_code) is not None}
+    return sorted(s.customer_id for s in plan_store.list_subscriptions(engine) if s.plan in limited)
 
 
 def live_answer(engine: Engine, customer_id: str, metric_code: str, *, now: datetime | None = None) -> dict[str, Any] | None:
@@ -145,7 +147,7 @@ def _live(engine: Engine, ws: Workspace, metric: MetricBase, cid: str, sim_rows:
                      key=KEY + "compare")
         if sim is None:
             st.caption("The simulation's periods do not reach the current one: raise Periods to compare.")
-        everyone = subscribers(ws, metric.code)
+        everyone = subscribers(engine, metric.code)
         shown = everyone[:MAX_CUSTOMERS]
         answers = {c: a for c in shown if (a := (answer if c == cid else live_answer(engine, c, metric.code, now=now)))}
         table = live_table(answers, ws.timezone)

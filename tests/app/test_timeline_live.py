@@ -122,3 +122,16 @@ def test_charge_metric_has_no_live_quota(demo_engine: Engine) -> None:
     assert not at.exception, at.exception
     assert any("no quota to check live" in c.value for c in at.caption)
     assert not any("has access" in d.value.columns for d in at.dataframe)
+
+
+def test_at_most_max_customers_are_listed_and_the_note_says_so(demo_engine: Engine, monkeypatch) -> None:
+    from workbench import timeline_live
+
+    monkeypatch.setattr(timeline_live, "MAX_CUSTOMERS", 3)
+    at = page("timeline")
+    assert not at.exception, at.exception
+    _, everyone = live_tables(at)
+    subscribers = sorted(s.customer_id for s in plan_store.list_subscriptions(demo_engine))
+    assert len(subscribers) > 3 and everyone["customer_id"].tolist() == subscribers[:3]
+    assert any("The first 3 by customer id." in c.value for c in at.caption)
+    assert any(f"({len(subscribers):,})" in m.value for m in at.markdown)
