@@ -688,7 +688,7 @@ def _quota_block(m: MetricPublic, errors: dict[str, str], currency: str) -> None
         else:
             c[1].caption("Limit metered: unused quota is lost and events past the limit are rejected; "
                          "no carryover, no overage.")
-        _text_input(st.columns(3)[0], f"{base}.alert_thresholds", "Alert thresholds (% of available)", errors,
+        _text_input(st.columns(2)[0], f"{base}.alert_thresholds", "Alert thresholds (% of available)", errors,
                     placeholder="e.g. 80, 100",
                     help="Percentages of the period's available units, separated by commas. When events sent to "
                          "the API take a subscriber's usage to one, an alert is recorded once per period (Alerts "
