@@ -231,6 +231,20 @@ def test_a_plan_change_applies_to_the_next_request(client, engine):
     assert post(client, ev("api.request", key="p7")).status_code == 422
 
 
+def test_cloudevents_refused_by_a_limit_keep_their_index(client):
+    def ce(i: int) -> dict:
+        return {"specversion": "1.0", "id": f"ce{i}", "source": "test", "type": "api.request", "subject": "c1",
+                "time": _now_text()}
+    items = [ce(0), {"specversion": "1.0", "id": "bad"}] + [ce(i) for i in range(2, 9)]
+    response = client.post("/api/v1/events", content=json.dumps(items),
+                           headers={**AUTH, "Content-Type": "application/cloudevents-batch+json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 5
+    assert [(e["index"], e["field"]) for e in result["errors"] if e["field"] == "quota"] == [(6, "quota"), (7, "quota"), (8, "quota")]
+    assert any(e["index"] == 1 and e["field"] != "quota" for e in result["errors"])
+
+
 # --- the entitlement endpoint ---------------------------------------------------------------
 
 

@@ -93,6 +93,9 @@ class Backend:
             received = datetime.now(timezone.utc).isoformat()
             rows, errors, single = cloudevent_rows(body, batch=cloudevents == "batch", received=received)
             risky = False
+            if errors:  # each CloudEvent is a row or one error: the rows' places in the request
+                bad = {e["index"] for e in errors}
+                indexes = [i for i in range(len(rows) + len(bad)) if i not in bad]
         else:
             risky = b"\\u" in body and _RISKY_ESCAPE.search(body) is not None
         if rows is None and not risky:
