@@ -327,7 +327,8 @@ def render_quotas(engine: Engine, base_url: str) -> None:
     if limited:
         by_code = {m.code: m for m in limited}
         cols = st.columns([2, 2, 1])
-        code = cols[0].selectbox("Quota", list(by_code), key=QUOTA_METRIC, help="The limit metrics: those a plan's quota can limit.",
+        code = cols[0].selectbox("Quota", list(by_code), key=QUOTA_METRIC,
+                                 help="The limit metrics: those a plan's quota can limit.",
                                  format_func=lambda c: f"{by_code[c].name} ({c}) · {by_code[c].metric_type.value}")
         metric: MetricBase = by_code.get(code, limited[0])
         customers = quota_customers(engine, metric.code)

@@ -135,3 +135,11 @@ def test_at_most_max_customers_are_listed_and_the_note_says_so(demo_engine: Engi
     assert len(subscribers) > 3 and everyone["customer_id"].tolist() == subscribers[:3]
     assert any("The first 3 by customer id." in c.value for c in at.caption)
     assert any(f"({len(subscribers):,})" in m.value for m in at.markdown)
+
+
+def test_auto_refresh_turns_on_without_an_error(demo_engine: Engine) -> None:
+    at = page("timeline")
+    at.toggle(key=LIVE + "auto").set_value(True).run()
+    assert not at.exception, at.exception
+    assert at.toggle(key=LIVE + "auto").value is True
+    assert metric_values(at)["Available"] == "1,400"  # the live part still drawn
