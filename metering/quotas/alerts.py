@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -224,18 +225,18 @@ def webhook_problem(url: Any, secret: Any) -> str | None:
     return None
 
 
-_webhooks: dict[int, tuple[float, Webhook | None]] = {}  # engine id → (read at, webhook)
+_webhooks: weakref.WeakKeyDictionary[Engine, tuple[float, Webhook | None]] = weakref.WeakKeyDictionary()
 
 
 def get_webhook(engine: Engine) -> Webhook | None:
     """The workspace's webhook, or None (read at most once a second per engine)."""
-    cached = _webhooks.get(id(engine))
+    cached = _webhooks.get(engine)
     if cached is not None and time.monotonic() - cached[0] < 1.0:
         return cached[1]
     with Session(engine) as session:
         row = session.get(AlertWebhook, 1)
         hook = None if row is None else Webhook(row.url, row.secret)
-    _webhooks[id(engine)] = (time.monotonic(), hook)
+    _webhooks[engine] = (time.monotonic(), hook)
     return hook
 
 
@@ -252,7 +253,7 @@ def set_webhook(engine: Engine, *, url: str, secret: str) -> Webhook:
             row.url, row.secret, row.updated_at = url.strip(), secret.strip(), utcnow()
         session.add(row)
         session.commit()
-    _webhooks.pop(id(engine), None)
+    _webhooks.pop(engine, None)
     return Webhook(url.strip(), secret.strip())
 
 
@@ -263,7 +264,7 @@ def clear_webhook(engine: Engine) -> bool:
             return False
         session.delete(row)
         session.commit()
-    _webhooks.pop(id(engine), None)
+    _webhooks.pop(engine, None)
     return True
 
 
