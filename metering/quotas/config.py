@@ -25,6 +25,7 @@ from metering.plans import Plan, Quota
 
 TTL_S = 1.0
 LIMIT_TYPES = (MetricType.limit_metered.value, MetricType.limit_recurring.value)
+_MISSING = object()
 _CONFIG_TABLES = frozenset({"metric", "plan", "subscription", "setting"})
 
 _generation = 0  # bumped after every commit that touched a config table in this process
@@ -94,6 +95,7 @@ class Config:
     loaded_at: float = 0.0
     generation: int = 0
     fingerprint: str = ""  # what the quotas depend on: an unchanged reload keeps the entries
+    _holders: dict[tuple[str, str], object] = field(default_factory=dict, repr=False)
 
     @property
     def any_quota(self) -> bool:
@@ -101,6 +103,15 @@ class Config:
 
     def holder(self, customer_id: str, metric_code: str) -> Holder | None:
         """The customer's quota on the metric through its subscription, or None."""
+        key = (customer_id, metric_code)
+        found = self._holders.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._holders) > 100_000:
+                self._holders.clear()
+            found = self._holders[key] = self._holder(customer_id, metric_code)
+        return found  # type: ignore[return-value]
+
+    def _holder(self, customer_id: str, metric_code: str) -> Holder | None:
         sub = self.subscriptions.get(customer_id)
         metric = self.metrics.get(metric_code)
         if sub is None or metric is None or metric_type(metric) not in LIMIT_TYPES:

@@ -137,6 +137,8 @@ class Ledger:
         self.epoch = 0
         self._config: Config | None = None
         self._earliest: tuple[int, int | None] | None = None  # (epoch, earliest event µs)
+        # (customer, metric) → (epoch, period start µs, end µs, key): the period of the last event
+        self._periods: dict[tuple[str, str], tuple[int, int, int, Key]] = {}
         # callbacks(ledger, config, touched keys) after API events counted: the alert recorder
         from metering.quotas.alerts import Recorder
 
@@ -145,6 +147,7 @@ class Ledger:
     # ---- staleness
 
     def _store_version(self) -> Any:
+        """The store's version row (events, delete generation, next position, compactions)."""
         version = getattr(event_writer(self.engine), "version", None)
         return version() if version is not None else object()  # unknown: never equal, always recompute
 
@@ -185,6 +188,23 @@ class Ledger:
                 f"the subscription of '{holder.customer_id}' starts {billing.iso(schedule.anchor)}: "
                 "no billing period holds that time yet")
         return schedule, k
+
+    def resolve(self, config: Config, holder: Holder, events: LazyEvents, at_us: int) -> Key:
+        """The key of the (fresh) entry for the period holding the instant; the period of the
+        customer's last event on this metric is remembered (events come in time order), so the
+        calendar is worked out once per period, not per event. QuotaPeriodError before the start."""
+        memo_key = (holder.customer_id, holder.metric.code)
+        memo = self._periods.get(memo_key)
+        if memo is not None and memo[0] == self.epoch and memo[1] <= at_us < memo[2]:
+            entry = self.entries.get(memo[3])
+            if entry is not None and entry.epoch == self.epoch:
+                return memo[3]
+        schedule, k = self.period(config, holder, events, at_us)
+        key, _ = self.entry(config, holder, schedule, k, events)
+        if len(self._periods) > MAX_ENTRIES:
+            self._periods.clear()
+        self._periods[memo_key] = (self.epoch, key[2], key[3], key)
+        return key
 
     # ---- entries
 
@@ -305,10 +325,9 @@ class Gate:
             touches = []
             for _, holder, reading in cand.touches:
                 try:
-                    schedule, k = ledger.period(self.config, holder, events, cand.row[2])
+                    key = ledger.resolve(self.config, holder, events, cand.row[2])
                 except QuotaPeriodError:
                     continue  # before the subscription starts: no quota applies yet
-                key, _ = ledger.entry(self.config, holder, schedule, k, events)
                 touches.append((key, holder, reading))
             cand.touches = touches
             resolved.append((cand, touches))
@@ -376,6 +395,8 @@ class Gate:
             if rows and ledger._earliest is not None and ledger._earliest[0] == ledger.epoch:
                 first = min(row[2] for row in rows)
                 known = ledger._earliest[1]
+                if known is not None and first < known:
+                    ledger._periods.clear()  # the default anchor may move
                 ledger._earliest = (ledger.epoch, first if known is None else min(known, first))
         else:
             ledger.version = None
@@ -450,6 +471,9 @@ def ledger_for(engine: Engine) -> Ledger:
     """The process's ledger for this store (an in-memory database: kept on its engine)."""
     from metering.engine.frame import store_key
 
+    found = getattr(engine, "_metering_quota_ledger", None)
+    if found is not None:
+        return found
     with _ledgers_lock:
         if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
             found = getattr(engine, "_metering_quota_ledger", None)
@@ -461,4 +485,5 @@ def ledger_for(engine: Engine) -> Ledger:
         found = _ledgers.get(key)
         if found is None:
             found = _ledgers[key] = Ledger(engine)
+        engine._metering_quota_ledger = found  # type: ignore[attr-defined]
         return found
