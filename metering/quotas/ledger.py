@@ -289,7 +289,7 @@ class Gate:
 
     def _candidates(self, rows: Sequence[EventRow]) -> list[Candidate]:
         config, out = self.config, []
-        parsed: dict[int, dict[str, Any]] = {}
+        parsed: dict[int, rules.Props] = {}
         for i, row in enumerate(rows):
             codes = config.by_event.get(row[0])
             if not codes:

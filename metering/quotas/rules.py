@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any
 
+import msgspec
+
 from metering import ingest
 from metering.engine.batch import exact_text_form
 from metering.models import MetricBase
@@ -22,21 +24,64 @@ from metering.values import EXACT, in_range, lookup, parse_decimal
 ONE = Decimal(1)
 
 
-def properties_of(text: str) -> dict[str, Any]:
-    """A stored row's canonical properties JSON, numbers kept as literals ({} if unreadable)."""
-    try:
-        obj = ingest.loads_exact(text) if text else {}
-    except (ValueError, RecursionError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
+_DECODER = msgspec.json.Decoder(float_hook=str)  # as the engine reads properties (engine.batch)
 
 
-def text_at(properties: dict[str, Any], path: str) -> str | None:
-    return exact_text_form(lookup(properties, path))
+class Props:
+    """An event's properties, read the way the engine's `derive_text` reads them: msgspec with
+    non-integers as their literal text; objects and arrays (rare) from an exact re-read."""
+
+    __slots__ = ("_exact", "_fast", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text or "{}"
+        self._exact: Any = None
+        try:
+            fast = _DECODER.decode(self._text)
+        except (msgspec.DecodeError, RecursionError, ValueError):
+            fast = None
+        self._fast = fast if type(fast) is dict else None
+
+    def _exact_obj(self) -> dict[str, Any]:
+        if self._exact is None:
+            try:
+                obj = ingest.loads_exact(self._text)
+            except (ValueError, RecursionError):
+                obj = {}
+            self._exact = obj if isinstance(obj, dict) else {}
+        return self._exact
+
+    def text_at(self, path: str) -> str | None:
+        if self._fast is not None:
+            value = lookup(self._fast, path)
+            if value is None:
+                return None
+            kind = type(value)
+            if kind is str:
+                return value  # a string, or a non-integer's literal: the same text form
+            if kind is bool:
+                return "true" if value else "false"
+            if kind is int:
+                return str(value)
+        return exact_text_form(lookup(self._exact_obj(), path))
 
 
-def number_at(properties: dict[str, Any], path: str) -> Decimal | None:
-    text = text_at(properties, path)
+def properties_of(text: str) -> Props:
+    return Props(text)
+
+
+def text_at(properties: Props, path: str) -> str | None:
+    return properties.text_at(path)
+
+
+def number_at(properties: Props, path: str) -> Decimal | None:
+    fast = properties._fast
+    if fast is not None:
+        value = lookup(fast, path)
+        if type(value) is int:  # the usual case: no text to read
+            number = Decimal(value)
+            return number if in_range(number) else None
+    text = properties.text_at(path)
     if text is None:
         return None
     value = parse_decimal(text)
@@ -45,7 +90,7 @@ def number_at(properties: dict[str, Any], path: str) -> Decimal | None:
     return value
 
 
-def matches(metric: MetricBase, event_name: str, properties: dict[str, Any]) -> bool:
+def matches(metric: MetricBase, event_name: str, properties: Props) -> bool:
     """The event feeds the metric: its event name, and every filter (text form in the list)."""
     if event_name != metric.event_name:
         return False
@@ -69,7 +114,7 @@ class Reading:
         return self.amount is None and self.text is None
 
 
-def read(metric: MetricBase, properties: dict[str, Any]) -> Reading:
+def read(metric: MetricBase, properties: Props) -> Reading:
     agg = aggregation(metric)
     if agg == "count":
         return Reading(ONE)
