@@ -297,3 +297,38 @@ def test_hard_limit_and_entitlement_on_every_store(engine, monkeypatch):
     assert live == fresh_check(engine, quantity=Decimal(2))
     event_writer(engine).insert_rows([("use", "c1", us(now), "other", json.dumps({"v": 1}))], import_id=None)
     assert check(engine, "c1", "q").used == 9  # written elsewhere: seen through the store's version
+
+
+# --- incoming events read as the engine reads stored ones ------------------------------------
+
+JSON_VALUES = st.one_of(
+    st.integers(-10**25, 10**25).map(str),
+    st.sampled_from(["1.50", "1e3", "-0", "0.1", "2.5E-3", "1" + "0" * 45, "0.0000000000000000001", "-12.000"]),
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from([" 12 ", "3.5", "abc", "1e5", "true"]).map(json.dumps),
+    st.sampled_from(["true", "false", "null", '{"a": 1}', "[1, 2.50]", "{}"]),
+)
+
+
+@given(JSON_VALUES)
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+def test_incoming_values_are_read_as_the_engine_reads_them(literal):
+    """rules.Props (one incoming event) against the engine over the same stored text: the text
+    form (unique_count, filters) and the number (sum, max, latest) agree, skips included."""
+    from metering import ingest
+    from metering.engine.frame import EventFrame
+    from metering.models import MetricBase
+    from metering.quotas import rules
+
+    text = ingest.canonical_json(ingest.loads_exact('{"v": ' + literal + "}"))
+    frame = EventFrame.from_rows([(1, "use", "c1", 0, text)])
+    props = rules.properties_of(text)
+    base = {"name": "M", "code": "m", "unit": "u", "event_name": "use"}
+    grouped = frame.aggregate(MetricBase.model_validate({**base, "aggregation": "count", "group_by": ["v"]}))
+    engine_text = grouped.groups[0].group["v"] if grouped.groups else None
+    assert rules.text_at(props, "v") == engine_text
+    summed = frame.aggregate(MetricBase.model_validate({**base, "aggregation": "sum", "value_property": "v"}))
+    ours = rules.number_at(props, "v")
+    assert (ours is None) == (summed.skipped == 1)
+    if ours is not None:
+        assert ours == summed.value
