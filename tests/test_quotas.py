@@ -332,3 +332,20 @@ def test_incoming_values_are_read_as_the_engine_reads_them(literal):
     assert (ours is None) == (summed.skipped == 1)
     if ours is not None:
         assert ours == summed.value
+
+
+def test_api_events_in_an_earlier_period_change_the_carryover_into_the_current_one():
+    engine = workspace("limit_recurring", "sum", {"limit": "100"})
+    now = datetime.now(UTC)
+    this_month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    start = (this_month - timedelta(days=40)).replace(day=1)  # calendar months: two periods before this one
+    plan_store.set_subscription(engine, customer_id="c1", plan_code="p", start=start.date().isoformat())
+    backend = Backend(engine)
+    before = check(engine, "c1", "q")
+    late = this_month - timedelta(days=1)  # the previous period (monthly from the start's day)
+    body = {"event_name": "use", "customer_id": "c1", "timestamp": late.isoformat(), "idempotency_key": "old", "properties": {"v": 30}}
+    assert backend.ingest(json.dumps(body).encode())[0] == 200
+    after = check(engine, "c1", "q")
+    assert after == fresh_check(engine)
+    assert (before.carryover, after.carryover) == (200, 170)
+    engine.dispose()

@@ -139,6 +139,7 @@ class Ledger:
         self._earliest: tuple[int, int | None] | None = None  # (epoch, earliest event µs)
         # (customer, metric) → (epoch, period start µs, end µs, key): the period of the last event
         self._periods: dict[tuple[str, str], tuple[int, int, int, Key]] = {}
+        self._by_metric: dict[tuple[str, str], set[Key]] = {}  # (customer, metric) → its entries' keys
         # callbacks(ledger, config, touched keys) after API events counted: the alert recorder
         from metering.quotas.alerts import Recorder
 
@@ -159,6 +160,9 @@ class Ledger:
             self.epoch += 1
             if len(self.entries) > MAX_ENTRIES:
                 self.entries = {k: e for k, e in self.entries.items() if e.epoch == self.epoch}
+                self._by_metric.clear()
+                for k in self.entries:
+                    self._by_metric.setdefault((k[0], k[1]), set()).add(k)
 
     # ---- periods
 
@@ -214,6 +218,7 @@ class Ledger:
         found = self.entries.get(key)
         if found is None or found.epoch != self.epoch:
             found = self.entries[key] = self._compute(holder, schedule, k, (events or LazyEvents(self.engine)).get())
+            self._by_metric.setdefault((key[0], key[1]), set()).add(key)
         return key, found
 
     def current(self, key: Key) -> Entry:
@@ -391,6 +396,11 @@ class Gate:
                 if entry.agg == "latest" and entry.kind == "limit_metered":
                     entry.epoch = -1  # which value is latest needs the events' times: recompute
                 ledger.entries[key] = entry
+                if entry.kind == "limit_recurring":
+                    # usage in a period changes what it carries into the later ones: recompute those
+                    for other in ledger._by_metric.get((key[0], key[1]), ()):
+                        if other[2] > key[2] and other in ledger.entries:
+                            ledger.entries[other].epoch = -1
             ledger.version = after
             if rows and ledger._earliest is not None and ledger._earliest[0] == ledger.epoch:
                 first = min(row[2] for row in rows)
