@@ -349,3 +349,35 @@ def test_api_events_in_an_earlier_period_change_the_carryover_into_the_current_o
     assert after == fresh_check(engine)
     assert (before.carryover, after.carryover) == (200, 170)
     engine.dispose()
+
+
+def test_two_processes_on_postgresql_take_turns(postgres_engine):
+    """Two ledgers on one PostgreSQL store (two server processes): the advisory lock makes
+    them take turns, and each sees the other's events through the store's version row."""
+    import threading
+
+    engine = postgres_engine
+    metrics.create_metric(engine, data=metric_data("limit_metered", "count"))
+    plan_store.save_plan(engine, plan={"code": "p", "name": "P", "currency": "USD", "quotas": [{"metric": "q", "limit": "7"}]})
+    plan_store.set_subscription(engine, customer_id="c1", plan_code="p")
+    ledgers = [Ledger(engine), Ledger(engine)]
+    now = us(datetime.now(UTC)) - 10_000_000
+    accepted: list[int] = []
+
+    def run(t: int) -> None:
+        ledger = ledgers[t % 2]
+        for n in range(4):
+            row = ("use", "c1", now + t * 100 + n, f"k{t}-{n}", "{}")
+            with ledger.admission() as gate:
+                kept, _ = gate.screen([row])
+                added = event_writer(engine).insert_rows(kept, import_id=None).added
+                gate.stored(kept, added)
+            accepted.append(added)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(accepted) == 7
+    assert fresh_check(engine).used == 7

@@ -36,7 +36,8 @@ from metering.values import EXACT, decimal_str
 
 ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MAX_ENTRIES = 200_000  # past this many, entries of stale epochs are dropped
+MAX_ENTRIES = 200_000
+QUOTA_LOCK = 7_270_015  # pg_advisory_lock key of the quota check (the store's write lock is …014)  # past this many, entries of stale epochs are dropped
 
 EventRow = tuple[str, str, int, str, str]  # event_name, customer_id, ts_us, key, properties
 
@@ -140,6 +141,7 @@ class Ledger:
         # (customer, metric) → (epoch, period start µs, end µs, key): the period of the last event
         self._periods: dict[tuple[str, str], tuple[int, int, int, Key]] = {}
         self._by_metric: dict[tuple[str, str], set[Key]] = {}  # (customer, metric) → its entries' keys
+        self._pg: Any = None  # PostgreSQL: the connection holding the cross-process advisory lock
         # callbacks(ledger, config, touched keys) after API events counted: the alert recorder
         from metering.quotas.alerts import Recorder
 
@@ -261,10 +263,48 @@ class Ledger:
         if not config.any_quota:
             yield Gate(self, config, active=False)
             return
-        with self.lock:
+        with self.lock, self._across_processes():
             self.sync(config)
             gate = Gate(self, config, active=True)
             yield gate
+
+    @contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        """PostgreSQL: also a session advisory lock, so several server processes on one store
+        take turns too (each sees the others' events through the version row and computes its
+        entries again). SQLite has no such lock that would not block the store's own write:
+        there, one server process per store."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        for attempt in range(2):
+            try:
+                if self._pg is None:
+                    self._pg = self.engine.raw_connection()
+                cur = self._pg.cursor()
+                cur.execute("SELECT pg_advisory_lock(%s)", (QUOTA_LOCK,))
+                self._pg.commit()
+                break
+            except Exception:  # noqa: BLE001 - a connection gone bad: a new one, once
+                self._drop_pg()
+                if attempt:
+                    raise
+        try:
+            yield
+        finally:
+            try:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (QUOTA_LOCK,))
+                self._pg.commit()  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - closing the session releases the lock
+                self._drop_pg()
+
+    def _drop_pg(self) -> None:
+        conn, self._pg = self._pg, None
+        if conn is not None:
+            try:
+                conn.invalidate()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - thrown away anyway
+                pass
 
     # ---- entitlements
 
