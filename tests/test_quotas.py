@@ -381,3 +381,27 @@ def test_two_processes_on_postgresql_take_turns(postgres_engine):
         t.join()
     assert sum(accepted) == 7
     assert fresh_check(engine).used == 7
+
+
+def test_unique_count_history_past_the_limit_knows_only_the_values_the_walk_accepted():
+    """History imported past a unique_count limit: the values the §3 walk accepted (the first
+    `limit` by first use) still pass; a value it refused is refused live too."""
+    engine = workspace("limit_metered", "unique_count", {"limit": "2"})
+    plan_store.set_subscription(engine, customer_id="c1", plan_code="p")
+    base = datetime.now(UTC) - timedelta(minutes=30)
+    history = [("use", "c1", us(base + timedelta(minutes=m)), f"h{m}", json.dumps({"v": v}))
+               for m, v in ((3, "cy"), (1, "ana"), (2, "bo"), (4, "ana"))]  # stored out of time order
+    event_writer(engine).insert_rows(history, import_id=None)
+    assert check(engine, "c1", "q").used == 2
+    backend = Backend(engine)
+
+    def send(key: str, value: str) -> int:
+        body = {"event_name": "use", "customer_id": "c1", "timestamp": datetime.now(UTC).isoformat(),
+                "idempotency_key": key, "properties": {"v": value}}
+        try:
+            return backend.ingest(json.dumps(body).encode())[0]
+        except Exception as exc:  # noqa: BLE001 - the API's 422
+            return getattr(exc, "status", 500)
+
+    assert [send("a", "ana"), send("b", "bo"), send("c", "cy"), send("d", "dee")] == [200, 200, 422, 422]
+    engine.dispose()
