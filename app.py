@@ -17,6 +17,7 @@ PAGES = {
         ("pages/events.py", "Events", ":material/upload_file:"),
         ("pages/usage.py", "Usage", ":material/monitoring:"),
         ("pages/timeline.py", "Timeline", ":material/timeline:"),
+        ("pages/alerts.py", "Alerts", ":material/notifications:"),
     ],
     "Billing": [
         ("pages/invoices.py", "Invoices", ":material/receipt_long:"),

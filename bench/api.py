@@ -11,7 +11,11 @@ encoding. Prints one JSON line: requests/s, events/s, latency percentiles, error
 the stored count matches what the server acknowledged. Targets on a 2-core machine: ≥ 500
 single requests/s and ≥ 50,000 batched events/s.
 
-    .venv/bin/python bench/api.py [--clients 8] [--seconds 10] [--batch 1000]
+    .venv/bin/python bench/api.py [--clients 8] [--seconds 10] [--batch 1000] [--quota]
+
+With --quota, every event sent feeds a hard limit (a limit_metered sum of the tokens, on a plan
+all 50 customers are subscribed to, high enough that nothing is refused): each request then
+goes through the live-quota check (README, Live quotas) — the worst case for the write path.
 """
 
 from __future__ import annotations
@@ -138,6 +142,25 @@ def loadavg() -> float | None:
         return None
 
 
+def subscribe_quota(database_url: str) -> None:
+    """A hard limit on the bench's events for all its customers; the server picks the change up
+    within a second (its pricing setup is reloaded after another process's change)."""
+    from metering import metrics, plan_store, store
+
+    engine = store.make_engine(database_url)
+    try:
+        metrics.create_metric(engine, data={"name": "Token cap", "code": "token_cap", "unit": "tokens",
+                                            "metric_type": "limit_metered", "event_name": "llm.tokens",
+                                            "aggregation": "sum", "value_property": "tokens"})
+        plan_store.save_plan(engine, plan={"code": "capped", "name": "Capped", "currency": "USD",
+                                           "quotas": [{"metric": "token_cap", "limit": "1000000000000"}]})
+        for n in range(50):
+            plan_store.set_subscription(engine, customer_id=f"cus_{n:03d}", plan_code="capped")
+    finally:
+        engine.dispose()
+    time.sleep(1.5)
+
+
 def stored_events(database_url: str) -> int:
     from metering import store
 
@@ -155,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--url", help="a running server (default: start one on a temporary store)")
     parser.add_argument("--key", help="its API key (with --url)")
+    parser.add_argument("--quota", action="store_true", help="subscribe every customer to a hard limit on the events sent")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         server_pid: int | None = None
@@ -164,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
             server = stack.enter_context(running_server(tmp))
             url, key, database_url, server_pid = server.base_url, server.api_key, server.database_url, server.pid
+        if args.quota:
+            if database_url is None:
+                parser.error("--quota needs the bench's own server (no --url)")
+            subscribe_quota(database_url)
         run = f"{time.time_ns():x}"
         load_before = loadavg()
         # warm-up: first request opens the store, first batch loads code paths
@@ -192,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             "errors": single["errors"] + batched["errors"],
             "status_5xx": single["status_5xx"] + batched["status_5xx"],
             "prepared_bodies_ran_out": single["exhausted"] + batched["exhausted"] > 0,
+            "quota": args.quota,
             "targets_met": single["requests_per_s"] >= TARGET_RPS and batched["events_per_s"] >= TARGET_EPS,
         }
         # The server's own CPU cost, less sensitive than rates to other load on the machine.

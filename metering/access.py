@@ -60,6 +60,7 @@ class Action(StrEnum):
     reset_workspace = "reset_workspace"
     import_workspace = "import_workspace"
     view_audit_log = "view_audit_log"
+    manage_webhook = "manage_webhook"
 
 
 REQUIRED: dict[Action, Role] = {
@@ -78,6 +79,7 @@ REQUIRED: dict[Action, Role] = {
     Action.reset_workspace: Role.admin,
     Action.import_workspace: Role.admin,
     Action.view_audit_log: Role.admin,
+    Action.manage_webhook: Role.admin,
 }
 
 DESCRIPTIONS: dict[Action, str] = {
@@ -96,6 +98,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.reset_workspace: "reset the workspace",
     Action.import_workspace: "import a workspace file",
     Action.view_audit_log: "see the audit log",
+    Action.manage_webhook: "set or remove the alert webhook",
 }
 
 

@@ -43,6 +43,8 @@ ACTIONS: dict[str, str] = {
     "workspace.reset": "reset the workspace",
     "apikey.create": "created an API key",
     "apikey.revoke": "revoked an API key",
+    "webhook.set": "set the usage-alert webhook",
+    "webhook.clear": "removed the usage-alert webhook",
     "auth.sign_in": "signed in",
 }
 COLUMNS = ["at", "actor", "role", "action", "target", "detail", "outcome"]

@@ -246,13 +246,56 @@ class FixedCharge(_Strict):
     unit_price: Amount
 
 
+MAX_ALERT_THRESHOLDS = 10
+MAX_ALERT_PERCENT = Decimal(1000)
+
+
+def alert_threshold_problem(values: Any) -> str | None:
+    """Why a list of alert thresholds (percent of the quota's available units) cannot be used,
+    or None: 1 to 10 numbers, each greater than 0 and at most 1000, no repeats. Used by the plan
+    model and by forms (the same sentence either way)."""
+    if values is None:
+        return None
+    if not isinstance(values, (list, tuple)):
+        return "alert thresholds must be a list of percentages such as [80, 100]"
+    if len(values) > MAX_ALERT_THRESHOLDS:
+        return f"at most {MAX_ALERT_THRESHOLDS} alert thresholds per quota"
+    seen: set[Decimal] = set()
+    for value in values:
+        try:
+            number = to_decimal(value)
+        except ValueError:
+            return f"alert threshold {str(value)[:40]!r} is not a number: write a percentage such as 80"
+        if not number.is_finite() or number <= 0 or number > MAX_ALERT_PERCENT:
+            return f"alert threshold {value} must be a percentage greater than 0 and at most {MAX_ALERT_PERCENT}"
+        if number in seen:
+            return f"alert threshold {value} is listed twice"
+        seen.add(number)
+    return None
+
+
+def _alert_thresholds(value: Any) -> Any:
+    problem = alert_threshold_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("alert_thresholds", problem)
+    if value is None or len(value) == 0:
+        return None  # no alerts: left out of the plan's JSON
+    return sorted(to_decimal(v) for v in value)
+
+
 class Quota(_Strict):
-    """The allowance on one limit_* metric (contract §3)."""
+    """The allowance on one limit_* metric (contract §3); `alert_thresholds` are percentages of
+    the period's available units at which a live alert is recorded (contract §8)."""
 
     metric: MetricCode
     limit: Amount
     max_carryover: OptAmount = None
     overage_unit_price: OptAmount = None
+    alert_thresholds: Annotated[
+        Optional[list[Decimal]],
+        BeforeValidator(_alert_thresholds),
+        PlainSerializer(lambda v: None if v is None else [_plain(x) for x in v], return_type=Optional[list[str]], when_used="json"),
+    ] = None
 
 
 class Plan(_Strict):

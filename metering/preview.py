@@ -439,6 +439,8 @@ class EditorPreview:
     event_json: str
     calculation: Calculation | None
     snippets: dict[str, str] = field(default_factory=dict)
+    # limit metrics: the entitlement check for the example event (may it be sent?), per language
+    entitlement_snippets: dict[str, str] = field(default_factory=dict)
 
 
 def editor_preview(
@@ -471,6 +473,10 @@ def editor_preview(
         event_json=json.dumps(event, indent=2, ensure_ascii=False),
         calculation=calculate(frame, metric, window_key=window_key, now=now),
         snippets=snippets.snippets(metric, base_url=base_url, api_key=api_key, event=event),
+        entitlement_snippets=(
+            snippets.entitlement_snippets(metric, base_url=base_url, api_key=api_key, customer_id=event["customer_id"],
+                                          quantity=snippets.event_quantity(metric, event))
+            if snippets.is_limit(metric) else {}),
     )
 
 

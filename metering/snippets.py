@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from metering.models import Aggregation, MetricBase
+from metering.values import decimal_str, lookup, to_decimal
 
 LANGUAGES = ("curl", "python", "javascript")
 ENV_VAR = "METERING_API_KEY"
@@ -180,3 +183,102 @@ def snippets(metric: MetricBase, *, base_url: str, api_key: str | None, event: d
         "console.log(JSON.stringify(await response.json()));\n"
     )
     return {"curl": curl, "python": python, "javascript": javascript}
+
+
+# =========================================================================== entitlements and alerts
+
+LIMIT_TYPES = ("limit_metered", "limit_recurring")
+
+
+def is_limit(metric: MetricBase) -> bool:
+    return metric.metric_type.value in LIMIT_TYPES
+
+
+def event_quantity(metric: MetricBase, event: dict[str, Any] | None = None) -> Decimal:
+    """How many units of the metric one event uses, the `quantity` an entitlement check asks
+    about before sending it: 1 for count and unique_count (one call, one new value at most),
+    the value property's number for sum, max and latest (1 when the event has none)."""
+    event = event if event is not None else example_event(metric)
+    if metric.aggregation in (Aggregation.sum, Aggregation.max, Aggregation.latest) and metric.value_property:
+        value = to_decimal(lookup(event.get("properties") or {}, metric.value_property))
+        if value is not None and value >= 0:
+            return value
+    return Decimal(1)
+
+
+def entitlement_url(base_url: str, customer_id: str, metric_code: str) -> str:
+    """`GET /api/v1/entitlements/{customer_id}/{metric}`; the customer id is percent-encoded
+    (ids may hold `/`, spaces or non-ASCII characters)."""
+    return f"{base_url.rstrip('/')}/api/v1/entitlements/{quote(customer_id, safe='')}/{quote(metric_code, safe='')}"
+
+
+def _auth_parts(api_key: str | None) -> tuple[str, str, str, list[str]]:
+    """(curl header, Python header value, JavaScript header value, Python imports)."""
+    curl = _shell_quote(f"Authorization: Bearer {api_key}") if api_key is not None else f'"Authorization: Bearer ${ENV_VAR}"'
+    py = f'"Bearer " + os.environ["{ENV_VAR}"]' if api_key is None else json.dumps(f"Bearer {api_key}")
+    js = f"`Bearer ${{process.env.{ENV_VAR}}}`" if api_key is None else json.dumps(f"Bearer {api_key}")
+    return curl, py, js, (["import os"] if api_key is None else [])
+
+
+def _get_snippets(url: str, params: dict[str, str], api_key: str | None, *, python_tail: str, js_tail: str) -> dict[str, str]:
+    """cURL, Python and JavaScript code for one authenticated GET with query parameters; the
+    Python and JavaScript tails use the decoded answer (`answer`) and print it last as JSON
+    (Python: a dict, as the events snippet prints)."""
+    curl_auth, py_auth, js_auth, py_imports = _auth_parts(api_key)
+    curl = f"curl -sS --fail-with-body -G {_shell_quote(url)} \\\n  -H {curl_auth}"
+    for name, value in params.items():
+        curl += f" \\\n  --data-urlencode {_shell_quote(f'{name}={value}')}"
+    curl += "\n"
+    python = (
+        ("\n".join(py_imports) + "\n\n" if py_imports else "")
+        + "import requests\n\n"
+        "response = requests.get(\n"
+        f"    {json.dumps(url)},\n"
+        + (f"    params={_py(params, 4)},\n" if params else "")
+        + f"    headers={{\"Authorization\": {py_auth}}},\n"
+        "    timeout=10,\n"
+        ")\n"
+        "if not response.ok:\n"
+        "    raise SystemExit(f\"HTTP {response.status_code}: {response.text}\")\n"
+        "answer = response.json()\n"
+        + python_tail
+        + "print(answer)\n"
+    )
+    query = ("?" + urlencode(params)) if params else ""
+    javascript = (
+        f"const response = await fetch({json.dumps(url + query)}, {{\n"
+        f"  headers: {{ \"Authorization\": {js_auth} }},\n"
+        "});\n"
+        "if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);\n"
+        "const answer = await response.json();\n"
+        + js_tail
+        + "console.log(JSON.stringify(answer));\n"
+    )
+    return {"curl": curl, "python": python, "javascript": javascript}
+
+
+def entitlement_snippets(metric: MetricBase, *, base_url: str, api_key: str | None, customer_id: str = "cus_001",
+                         quantity: Decimal | int | str | None = None) -> dict[str, str]:
+    """cURL, Python and JavaScript code that asks the workbench's API whether `customer_id` may
+    use `quantity` more units of the limit metric now (`GET /api/v1/entitlements/…?quantity=N`,
+    contract §8). Python and JavaScript print one line saying whether it fits (with what is left
+    until the period's end), then the answer itself; cURL prints the answer."""
+    amount = decimal_str(Decimal(str(event_quantity(metric) if quantity is None else quantity)))
+    python_tail = (
+        "left = f\"{answer['remaining']} of {answer['available']} left until {answer['period']['end']}\"\n"
+        f"print((\"fits: \" if answer[\"fits\"] else \"does not fit: \") + {json.dumps(amount + ' more, ')} + left)\n"
+    )
+    js_tail = (
+        "const left = `${answer.remaining} of ${answer.available} left until ${answer.period.end}`;\n"
+        f"console.log((answer.fits ? \"fits: \" : \"does not fit: \") + {json.dumps(amount + ' more, ')} + left);\n"
+    )
+    return _get_snippets(entitlement_url(base_url, customer_id, metric.code), {"quantity": amount}, api_key,
+                         python_tail=python_tail, js_tail=js_tail)
+
+
+def alerts_snippets(*, base_url: str, api_key: str | None, params: dict[str, str] | None = None) -> dict[str, str]:
+    """cURL, Python and JavaScript code that lists the recorded usage alerts (`GET /api/v1/alerts`)."""
+    python_tail = "print(f\"{len(answer['alerts'])} alert(s)\")\n"
+    js_tail = "console.log(`${answer.alerts.length} alert(s)`);\n"
+    return _get_snippets(f"{base_url.rstrip('/')}/api/v1/alerts", dict(params or {}), api_key,
+                         python_tail=python_tail, js_tail=js_tail)

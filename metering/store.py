@@ -25,6 +25,7 @@ from metering import models  # noqa: F401  (registers the tables on SQLModel.met
 from metering import plan_store  # noqa: F401
 from metering import apikeys
 from metering import audit  # noqa: F401
+from metering.quotas import tables as _quota_tables  # noqa: F401  (alerts, webhook)
 from metering.engine import tables
 from metering.engine.batch import EventBatch
 from metering.engine.registry import store_for

@@ -113,6 +113,7 @@ def test_openapi_document_is_public_and_lists_every_endpoint(client):
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
         "/api/v1/events", "/api/v1/metrics", "/api/v1/metrics/{code}", "/api/v1/usage", "/api/v1/health", "/api/v1/openapi.json",
+        "/api/v1/entitlements/{customer_id}/{metric}", "/api/v1/alerts",
     }
     assert doc["paths"]["/api/v1/events"]["post"]["responses"].keys() >= {"200", "401", "413", "422"}
 

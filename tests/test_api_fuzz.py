@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.applications import Starlette
 
-from metering import api, apikeys, metrics, store
+from metering import api, apikeys, metrics, plan_store, store
 
 KEY = "mtr_fuzz_key_0123456789abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -55,6 +55,15 @@ def _app() -> Starlette:
     metrics.create_metric(engine, data={"name": "Tokens", "code": "tokens", "unit": "tokens", "aggregation": "sum",
                                         "event_name": "llm.tokens", "value_property": "tokens", "group_by": ["model"],
                                         "filters": {"region": ["us"]}})
+    # Live quotas (contract §8): a hard and a soft limit on a subscribed plan, so the entitlement
+    # endpoint answers 200 for the documented example (cus_001, api_calls) and events hit the limit.
+    metrics.create_metric(engine, data={"name": "API calls", "code": "api_calls", "unit": "requests", "aggregation": "count",
+                                        "metric_type": "limit_metered", "event_name": "api.request"})
+    metrics.create_metric(engine, data={"name": "Credits", "code": "credits", "unit": "tokens", "aggregation": "sum",
+                                        "metric_type": "limit_recurring", "event_name": "llm.tokens", "value_property": "tokens"})
+    plan_store.save_plan(engine, plan={"code": "basic", "name": "Basic", "currency": "USD", "quotas": [
+        {"metric": "api_calls", "limit": "5", "alert_thresholds": ["80", "100"]}, {"metric": "credits", "limit": "1000"}]})
+    plan_store.set_subscription(engine, customer_id="cus_001", plan_code="basic")
     # As st.App serves it: a Starlette app (Streamlit's) whose middleware sends /api/v1 to the routes.
     return Starlette(middleware=api.middleware(api.api_routes(engine)))
 
@@ -87,4 +96,5 @@ def test_what_the_document_allows_is_accepted(case):
 def test_every_operation_is_fuzzed():
     """Schemathesis leaves out the document's own URL; every other operation is covered."""
     labels = {result.ok().label for result in schema.get_all_operations()}
-    assert labels == {"POST /api/v1/events", "GET /api/v1/metrics", "GET /api/v1/metrics/{code}", "GET /api/v1/usage", "GET /api/v1/health"}
+    assert labels == {"POST /api/v1/events", "GET /api/v1/metrics", "GET /api/v1/metrics/{code}", "GET /api/v1/usage", "GET /api/v1/health",
+                      "GET /api/v1/entitlements/{customer_id}/{metric}", "GET /api/v1/alerts"}

@@ -8,17 +8,23 @@ created here (the editor's snippet panel embeds it from there too).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from metering import api, apikeys, metrics, snippets
+from metering import api, apikeys, metrics, plan_store, snippets
+from metering.api.errors import ApiError
+from metering.api.quota_routes import parse_quantity
 from metering.access import Action
 from metering.metrics import TEMPLATES
 from metering.models import MetricBase, MetricCreate
+from metering.quotas import alerts, entitlement
+from metering.values import decimal_str
 from workbench import peers as peers_ui
 from workbench import auth
 from workbench.text import md, md_code
@@ -31,6 +37,9 @@ NEW_NAME = "developers:new_name"
 NAME_ERROR = "developers:name_error"
 FLASH = "developers:flash"
 METRIC = "developers:metric"
+QUOTA_METRIC = "developers:quota_metric"
+QUOTA_CUSTOMER = "developers:quota_customer"
+QUOTA_QUANTITY = "developers:quota_quantity"
 DEFAULT_BASE_URL = "http://localhost:8501"
 
 ENDPOINTS = [
@@ -39,6 +48,9 @@ ENDPOINTS = [
     ("GET", "/api/v1/metrics", "Every billable metric", "yes"),
     ("GET", "/api/v1/metrics/{code}", "One metric (404 if unknown)", "yes"),
     ("GET", "/api/v1/usage?metric=&customer_id=&from=&to=", "A metric's aggregate over [from, to), with its groups", "yes"),
+    ("GET", "/api/v1/entitlements/{customer_id}/{metric}?quantity=N", "May the customer use N more units of a limit "
+     "metric now? Limit, carryover, available, used, remaining, overage, has_access, fits (404 without a quota)", "yes"),
+    ("GET", "/api/v1/alerts", "The usage alerts recorded when a quota's thresholds were crossed, newest first", "yes"),
     ("GET", "/api/v1/health", "Liveness and store check", "no"),
     ("GET", "/api/v1/openapi.json", "The OpenAPI 3.1 document", "no"),
 ]
@@ -52,6 +64,7 @@ ERRORS = [
     (422, "invalid_shape", 'Not an event object or {"events": [...]}'),
     (422, "too_many_events", f"More than {api.MAX_BATCH:,} events in one request"),
     (422, "invalid_event", "A single event breaks a rule; `errors` says which field and why"),
+    (422, "quota_exceeded", "A single event would take the customer past a hard limit (`errors` has field `quota`)"),
     (422, "invalid_parameter", "A usage query parameter is missing or unreadable"),
 ]
 
@@ -78,6 +91,25 @@ def endpoints_frame() -> pd.DataFrame:
 def errors_frame() -> pd.DataFrame:
     # A dataframe shows plain text: the Markdown code marks in ERRORS are dropped here.
     return pd.DataFrame([{"Status": s, "error": e, "When": w.replace("`", "")} for s, e, w in ERRORS])
+
+
+def example_limit_metric() -> MetricBase:
+    """A hard-limited metric for the entitlement examples when the workspace has no limit metric."""
+    return MetricCreate.model_validate({**TEMPLATES["api_requests"].form(), "metric_type": "limit_metered"})
+
+
+def quota_customers(engine: Engine, metric_code: str) -> list[str]:
+    """Customers whose subscribed plan has a quota on the metric (the ones with an entitlement)."""
+    limited = {p.code for p in plan_store.list_plans(engine) if p.quota_for(metric_code) is not None}
+    return sorted(s.customer_id for s in plan_store.list_subscriptions(engine) if s.plan in limited)
+
+
+REJECTION_EXAMPLE = (
+    '{"accepted": 2, "duplicates": 0, "rejected": 1,\n'
+    ' "errors": [{"index": 2, "field": "quota", "reason": "quota exceeded: metric \'api_requests\' has a hard '
+    'limit of 1000 requests per period on plan \'starter\' (1000 used); one more would take usage to 1001. '
+    'The period ends 2026-12-01T00:00:00Z"}]}'
+)
 
 
 def example_metric() -> MetricBase:
@@ -279,11 +311,85 @@ def render_errors() -> None:
     )
 
 
+def render_quotas(engine: Engine, base_url: str) -> None:
+    st.subheader("Quotas and alerts")
+    st.markdown(
+        "**Hard limits.** An event sent to `POST /api/v1/events` that feeds a `limit_metered` metric on which the "
+        "customer's plan has a quota is refused when it would take the period's usage past the limit: it is not "
+        "stored and comes back in `errors` with field `quota` (the reason names the metric, the limit and the "
+        "period's end); the batch's other events are stored. A single event gets status 422 (`quota_exceeded`). "
+        "Soft limits (`limit_recurring`) never refuse: usage past them is overage. File imports are history and "
+        "are never refused."
+    )
+    st.code(REJECTION_EXAMPLE, language="json", wrap_lines=True)
+    plain = st.session_state.get(KEY_PLAIN)
+    limited = [m for m in metrics.list_metrics(engine) if snippets.is_limit(m)]
+    if limited:
+        by_code = {m.code: m for m in limited}
+        cols = st.columns([2, 2, 1])
+        code = cols[0].selectbox("Quota", list(by_code), key=QUOTA_METRIC,
+                                 help="The limit metrics: those a plan's quota can limit.",
+                                 format_func=lambda c: f"{by_code[c].name} ({c}) · {by_code[c].metric_type.value}")
+        metric: MetricBase = by_code.get(code, limited[0])
+        customers = quota_customers(engine, metric.code)
+        if customers:
+            cid = cols[1].selectbox("Customer", customers, key=f"{QUOTA_CUSTOMER}:{metric.code}")
+        else:
+            cid = cols[1].text_input("Customer", value="cus_001", key=f"{QUOTA_CUSTOMER}:{metric.code}:typed",
+                                     max_chars=255, help="No customer's plan has a quota on this metric yet: "
+                                     "the check answers 404 until one has.")
+    else:
+        st.info("No limit metric yet: these examples use API Requests as a hard-limited metric.", icon=":material/info:")
+        metric, cid, cols = example_limit_metric(), "cus_001", st.columns([2, 2, 1])
+    default_quantity = decimal_str(snippets.event_quantity(metric))
+    typed = cols[2].text_input("Quantity", value=default_quantity, key=f"{QUOTA_QUANTITY}:{metric.code}",
+                               help="How many more units to ask about (default: what one example event uses).")
+    try:
+        quantity = parse_quantity(typed.strip() or "1")
+    except ApiError as exc:
+        cols[2].caption(f":red[:material/error: {md(exc.detail)}]")
+        quantity = snippets.event_quantity(metric)
+    st.markdown(
+        f"**Entitlement check.** `GET /api/v1/entitlements/{{customer_id}}/{{metric}}?quantity=N` answers whether the "
+        "customer may use N more units now: the period, `limit`, `carryover` and `overage` (limit_recurring only, "
+        "else null), `available`, `used`, `remaining` = max(available − used, 0), `has_access` (remaining > 0 for a "
+        "hard limit, always true for a soft one) and `fits`. Decimals are strings. 404 when the customer's plan has "
+        "no quota on the metric."
+    )
+    code_by_language = snippets.entitlement_snippets(metric, base_url=base_url, api_key=plain, customer_id=cid,
+                                                     quantity=quantity)
+    curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
+    curl.code(code_by_language["curl"], language="bash")
+    python.code(code_by_language["python"], language="python")
+    javascript.code(code_by_language["javascript"], language="javascript")
+    if limited:
+        try:
+            answer: Any = entitlement.check(engine, cid, metric.code, quantity=quantity).to_json()
+        except entitlement.NoQuota as exc:
+            answer = {"error": "not_found", "detail": exc.detail}
+        st.caption(f"What it answers now for {md(cid)} (status {'404' if 'error' in answer else '200'}):")
+        st.code(json.dumps(answer, indent=2, ensure_ascii=False), language="json")
+
+    st.markdown(
+        "**Usage alerts.** A plan's quota may carry alert thresholds (percentages of the period's available units, "
+        "on the Plans page). When events sent to the API reach one, an alert is recorded once per customer, metric "
+        "and period: listed on the Alerts page and by `GET /api/v1/alerts` (newest first; optional `customer_id`, "
+        "`metric`, `limit`), and POSTed to the workspace's webhook, if one is set, signed with "
+        f"`{alerts.SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body>`."
+    )
+    alert_code = snippets.alerts_snippets(base_url=base_url, api_key=plain)
+    curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
+    curl.code(alert_code["curl"], language="bash")
+    python.code(alert_code["python"], language="python")
+    javascript.code(alert_code["javascript"], language="javascript")
+
+
 def render(engine: Engine) -> None:
     base_url = current_base_url()
     render_base(base_url)
     render_key(engine)
     render_snippets(engine, base_url)
+    render_quotas(engine, base_url)
     render_errors()
     peers_ui.render_export(engine)
 

@@ -23,8 +23,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from metering import metrics, preview
+from metering import metrics, preview, snippets
 from metering.access import Action
+from metering.values import decimal_str
 from metering.models import NEEDS_VALUE, Aggregation, MetricType, allowed_aggregations
 from workbench import auth, charts, state
 from workbench.text import md, md_code  # noqa: F401  (other pages import md from here too)
@@ -566,10 +567,21 @@ def _snippet_panel(result: preview.EditorPreview) -> None:
         key_note = "your API key" if api_key() != PLACEHOLDER_KEY else "a placeholder key: create one on the Developers page"
         _panel_header("Quick snippet", "yellow", ":material/terminal:",
                       f"Sends the example event to {md_code(base_url() + '/api/v1/events')} with {key_note}.")
-        curl, python, javascript = st.tabs(["cURL", "Python", "JavaScript"])
-        curl.code(result.snippets["curl"], language="bash", wrap_lines=True)
-        python.code(result.snippets["python"], language="python", wrap_lines=True)
-        javascript.code(result.snippets["javascript"], language="javascript", wrap_lines=True)
+        tabs = dict(zip(("curl", "python", "javascript"), st.tabs(["cURL", "Python", "JavaScript"])))
+        checks = result.entitlement_snippets  # limit metrics only: may the customer use this much?
+        metric, event = result.metric, result.event or {}
+        for language, tab in tabs.items():
+            highlight = "bash" if language == "curl" else language
+            if checks and metric is not None:
+                units = decimal_str(snippets.event_quantity(metric, event))
+                tab.caption(f"1 · Check the quota first: may {md(event.get('customer_id', ''))} use "
+                            f"{md_code(units)} more {md(metric.unit)} now? It answers the entitlement "
+                            "(limit, used, remaining, `fits`); 404 when the customer's plan has no quota on the metric.")
+                tab.code(checks[language], language=highlight, wrap_lines=True)
+                tab.caption("2 · Send the event" + (": past the hard limit it is refused (`field: quota`)."
+                                                    if metric.metric_type == MetricType.limit_metered
+                                                    else ": a soft limit never refuses, usage past it is overage."))
+            tab.code(result.snippets[language], language=highlight, wrap_lines=True)
 
 
 def _test_panel(engine: Engine, result: preview.EditorPreview) -> None:

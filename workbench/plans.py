@@ -47,6 +47,7 @@ from metering.money import currencies, format_money, round_money, to_decimal
 from metering.periods import parse_subscription_start
 from metering.plans import CHARGE_METRIC_TYPES, CHARGE_MODELS, INTERVALS, LIMIT_METRIC_TYPES, Charge, Plan, plan_errors
 from metering.preview import fmt, plural
+from metering.values import decimal_str
 from metering.pricing import describe_price, price_charge
 from workbench import auth, state
 from workbench.editor import field_error, in_form_words
@@ -84,7 +85,7 @@ FIELD_LABELS = {
     "package_size": "Package size", "package_price": "Package price", "rate": "Rate (%)",
     "fixed_fee": "Fee per event", "limit": "Limit", "max_carryover": "Max carryover",
     "overage_unit_price": "Overage unit price", "tiers": "Tiers", "up_to": "Up to", "flat_fee": "Flat fee",
-    "quantity": "Quantity", "metric": "Metric", "fixed_charges": "Fixed charges",
+    "quantity": "Quantity", "metric": "Metric", "fixed_charges": "Fixed charges", "alert_thresholds": "Alert thresholds",
 }
 # How the engine's messages name things in this form (`base_fee must be 0 or more` → `Base fee
 # must be 0 or more`): the labels the widgets show.
@@ -94,6 +95,7 @@ FORM_WORDS = {
     "package_size": "Package size", "package_price": "Package price", "rate": "Rate (%)", "fixed_fee": "Fee per event",
     "limit": "Limit", "max_carryover": "Max carryover", "overage_unit_price": "Overage unit price", "tiers": "Tiers",
     "up_to": "Up to", "flat_fee": "Flat fee", "quantity": "Quantity", "metric": "Metric",
+    "alert_thresholds": "Alert thresholds",
     **{t.value: t.value.replace("_", " ").capitalize() for t in MetricType},
 }
 FIXED_COLUMNS = ("name", "quantity", "unit_price")
@@ -116,7 +118,7 @@ def blank_charge() -> dict[str, Any]:
 
 
 def blank_quota() -> dict[str, Any]:
-    return {"on": False, "limit": "", "max_carryover": "", "overage_unit_price": ""}
+    return {"on": False, "limit": "", "max_carryover": "", "overage_unit_price": "", "alert_thresholds": ""}
 
 
 def blank_draft() -> dict[str, Any]:
@@ -148,8 +150,22 @@ def draft_of(plan: Plan) -> dict[str, Any]:
         draft["charges"][c.metric] = slot
     for q in plan.quotas:
         draft["quotas"][q.metric] = {"on": True, "limit": _text(q.limit), "max_carryover": _text(q.max_carryover),
-                                     "overage_unit_price": _text(q.overage_unit_price)}
+                                     "overage_unit_price": _text(q.overage_unit_price),
+                                     "alert_thresholds": thresholds_text(q.alert_thresholds)}
     return draft
+
+
+def thresholds_text(values: Sequence[Decimal] | None) -> str:
+    """A quota's alert thresholds as the form shows them: "80, 100"."""
+    return ", ".join(decimal_str(v) for v in values or [])
+
+
+def parse_thresholds(text: Any) -> list[str] | None:
+    """The thresholds typed in the form ("80, 100", "80 %; 100%") as a list for the engine,
+    which says what is wrong with any of them; None when blank (no alerts)."""
+    pieces = [p.strip().removesuffix("%").strip() for p in _clean(text).replace(";", ",").split(",")]
+    pieces = [p for p in pieces if p]
+    return pieces or None
 
 
 def _clean(value: Any) -> str:
@@ -226,6 +242,8 @@ def plan_data(draft: dict[str, Any], metric_list: Sequence[MetricPublic]) -> tup
             if not slot or not slot.get("on"):
                 continue
             entry = {"metric": m.code, "limit": _opt(slot.get("limit"))}
+            if (thresholds := parse_thresholds(slot.get("alert_thresholds"))) is not None:
+                entry["alert_thresholds"] = thresholds
             if kind == MetricType.limit_recurring.value:
                 for name in ("max_carryover", "overage_unit_price"):
                     if _opt(slot.get(name)) is not None:
@@ -670,6 +688,11 @@ def _quota_block(m: MetricPublic, errors: dict[str, str], currency: str) -> None
         else:
             c[1].caption("Limit metered: unused quota is lost and events past the limit are rejected; "
                          "no carryover, no overage.")
+        _text_input(st.columns(2)[0], f"{base}.alert_thresholds", "Alert thresholds (% of available)", errors,
+                    placeholder="e.g. 80, 100",
+                    help="Percentages of the period's available units, separated by commas. When events sent to "
+                         "the API take a subscriber's usage to one, an alert is recorded once per period (Alerts "
+                         "page, GET /api/v1/alerts) and sent to the workspace's webhook if one is set.")
 
 
 def _editor(engine: Engine, metric_list: list[MetricPublic], frame: Events) -> None:
@@ -808,6 +831,8 @@ def charges_summary(plan: Plan, metric_list: Sequence[MetricPublic]) -> list[str
                 text += f" (at most {fmt(q.max_carryover)})"
             if q.overage_unit_price is not None:
                 text += f" · overage {format_money(q.overage_unit_price, plan.currency, exact=True)} each"
+        if q.alert_thresholds:
+            text += " · alerts at " + ", ".join(f"{decimal_str(t)} %" for t in q.alert_thresholds)
         lines.append(f"{m.name if m else q.metric} · {text}")
     return lines
 

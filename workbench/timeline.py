@@ -36,7 +36,7 @@ from metering.money import format_money
 from metering.plans import Plan
 from metering.preview import fmt
 from metering.workspace import Workspace
-from workbench import charts, downloads, state
+from workbench import charts, downloads, state, timeline_live
 from workbench.text import md, md_code
 from workbench.invoices import load_workspace, local, ordered_plans, period_label
 
@@ -284,6 +284,7 @@ def render(engine: Engine) -> None:
                + ("Amount: overage × the overage price. " if metric.metric_type == MetricType.limit_recurring else ""))
     downloads.csv_button("Periods (CSV)", table, file_name=f"timeline-{metric.code}-{plan.code}-{_file_safe(cid)}.csv",
                          key=KEY + "csv:periods")
+    timeline_live.render(engine, ws, metric, cid, rows, plan.code)  # the live quota next to the simulation
     with st.expander(f"All {len(result.rows):,} customers under {md(plan.name)}, over these {count} period(s)"):
         everyone = customers_table(ws, plan, result.rows)
         downloads.csv_button("Customers (CSV)", everyone, file_name=f"timeline-{metric.code}-{plan.code}-customers.csv",

@@ -11,6 +11,9 @@ Endpoints (the OpenAPI document at /api/v1/openapi.json is the reference):
   content hash) is already stored counts as a duplicate.
 * `GET /api/v1/metrics`, `GET /api/v1/metrics/{code}`, `GET /api/v1/usage?metric=&customer_id=
   &from=&to=` (the engine's aggregate over [from, to) with its groups), `GET /api/v1/health`.
+* Live quotas (contract §8, `metering.quotas`): hard limits checked on `POST /events` (field
+  `quota`), `GET /api/v1/entitlements/{customer_id}/{metric}?quantity=` and `GET /api/v1/alerts`
+  (`quota_routes`, `quota_openapi`).
 * Errors are JSON `{"error": <code>, "detail": <what was wrong>}`: 401 without the workspace key
   (`Authorization: Bearer <key>`), 404, 405, 413 for bodies over `MAX_BODY_BYTES`, 422 for
   bodies or parameters that cannot be used. Bad input never causes a 500.

@@ -17,6 +17,7 @@ from metering import apikeys, store
 from metering.aggregation import aggregate
 from metering.frame import shared_frames
 from metering.models import MetricPublic
+from metering.quotas.ledger import Gate, ledger_for
 from metering.api.limits import (
     INGEST_CONCURRENCY,
 )
@@ -92,6 +93,9 @@ class Backend:
             received = datetime.now(timezone.utc).isoformat()
             rows, errors, single = cloudevent_rows(body, batch=cloudevents == "batch", received=received)
             risky = False
+            if errors:  # each CloudEvent is a row or one error: the rows' places in the request
+                bad = {e["index"] for e in errors}
+                indexes = [i for i in range(len(rows) + len(bad)) if i not in bad]
         else:
             risky = b"\\u" in body and _RISKY_ESCAPE.search(body) is not None
         if rows is None and not risky:
@@ -103,13 +107,36 @@ class Backend:
             good, errors = validate_events(events, risky=risky)
             rows = [row for _, row in good]
             indexes = [i for i, _ in good]
+        positions = indexes if indexes is not None else list(range(len(rows)))
         rows, errors = refuse_future(rows, indexes, errors)
-        added = self._store(rows, rejected=len(errors)) if (rows or errors) else 0
+        # Hard limits (contract §8): checked and inserted under the store's quota lock, so
+        # parallel requests cannot together pass a limit; a no-op when no quota is subscribed.
+        with ledger_for(self.engine).admission() as gate:
+            rows, errors = self._screen(gate, rows, positions, errors)
+            added = self._store(rows, rejected=len(errors)) if (rows or errors) else 0
+            gate.stored(rows, added)
         result = {"accepted": added, "duplicates": len(rows) - added, "rejected": len(errors), "errors": errors}
         if single and errors:
             first = errors[0]
+            if first["field"] == "quota":
+                raise ApiError(422, "quota_exceeded", first["reason"], **result)
             raise ApiError(422, "invalid_event", f"{first['field']}: {first['reason']}", errors=errors)
         return 200, result
+
+    @staticmethod
+    def _screen(gate: Gate, rows: list[store.EventRow], positions: list[int],
+                errors: list[dict[str, Any]]) -> tuple[list[store.EventRow], list[dict[str, Any]]]:
+        """The rows a hard limit lets through; the refused ones join `errors` (field "quota")
+        at their index in the request."""
+        if not gate.active or not rows:
+            return rows, errors
+        taken = {e["index"] for e in errors}
+        kept_positions = [p for p in positions if p not in taken]  # refuse_future kept these
+        kept, refused = gate.screen(rows)
+        if not refused:
+            return rows, errors
+        errors = errors + [{"index": kept_positions[i], "field": "quota", "reason": reason} for i, reason in refused]
+        return kept, sorted(errors, key=lambda e: e["index"])
 
     def _import_id(self, *, fresh: bool = False) -> int:
         day = int(time.time() // 86_400)

@@ -7,6 +7,7 @@ from typing import Any
 
 
 from metering import ingest
+from metering.api import quota_openapi
 from metering.api.limits import (
     API_VERSION,
     MAX_BATCH,
@@ -94,7 +95,7 @@ def openapi_document() -> dict[str, Any]:
             "updated_at": {"type": "string", "format": "date-time"},
         },
     }
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "Pricing workbench API",
@@ -151,7 +152,7 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["error", "detail"],
                     "properties": {
                         "error": {"type": "string", "description": "a short code: unauthorized, not_found, method_not_allowed, "
-                                  "body_too_large, invalid_json, invalid_shape, too_many_events, invalid_event, invalid_parameter"},
+                                  "body_too_large, invalid_json, invalid_shape, too_many_events, invalid_event, quota_exceeded, invalid_parameter"},
                         "detail": {"type": "string", "description": "what was wrong, for a person"},
                         "errors": {"type": "array", "items": {"$ref": "#/components/schemas/EventError"},
                                    "description": "for invalid_event: the event's problems"},
@@ -207,7 +208,8 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error_response("A Content-Length header that is not a number", ("bad_request", "Content-Length is not a number")),
                         "401": auth_error,
                         "413": _error_response(f"Body over {MAX_BODY_BYTES:,} bytes", ("body_too_large", "the body is over 1,048,576 bytes")),
-                        "422": _error_response("Not JSON, not an event or a batch, more than 1,000 events, or a single event that breaks a rule",
+                        "422": _error_response("Not JSON, not an event or a batch, more than 1,000 events, or a single event that breaks a rule "
+                                               "(quota_exceeded: a hard limit, with the counts and errors of a batch answer)",
                                                ("invalid_event", "timestamp: timestamp is required")),
                     },
                 }
@@ -287,3 +289,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    # Live quotas (contract §8): the entitlement check and the alert log.
+    document["components"]["schemas"].update(quota_openapi.schemas())  # type: ignore[index]
+    document["paths"].update(quota_openapi.paths(auth_error, _error_response))  # type: ignore[union-attr]
+    return document

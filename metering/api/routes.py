@@ -32,6 +32,7 @@ from metering.api.params import (
 )
 from metering.api.intake import cloudevents_kind
 from metering.api.openapi import openapi_document
+from metering.api.quota_routes import quota_handlers
 
 
 async def _read_body(request: Request) -> bytes:
@@ -181,8 +182,11 @@ def api_routes(engine: Engine | None = None) -> list[BaseRoute]:
     async def not_found(request: Request) -> Response:
         return ApiError(404, "not_found", f"no API endpoint at {request.url.path[:120]}; see {PREFIX}/openapi.json").response()
 
+    quotas = quota_handlers(authorize)  # contract §8
     return [
         route(f"{PREFIX}/events", {"POST": post_events}),
+        route(f"{PREFIX}/entitlements/{{customer_id:anytext}}/{{metric}}", {"GET": quotas["entitlement"]}),
+        route(f"{PREFIX}/alerts", {"GET": quotas["alerts"]}),
         route(f"{PREFIX}/metrics", {"GET": get_metrics}),
         route(f"{PREFIX}/metrics/{{code}}", {"GET": get_metric_by_code}),
         route(f"{PREFIX}/usage", {"GET": get_usage}),

@@ -4,7 +4,7 @@ import pytest
 
 from tests.app.conftest import page
 
-PAGES = ["metrics", "editor", "plans", "events", "usage", "timeline", "invoices", "backtest", "workspace", "developers", "audit"]
+PAGES = ["metrics", "editor", "plans", "events", "usage", "timeline", "alerts", "invoices", "backtest", "workspace", "developers", "audit"]
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -323,7 +323,7 @@ def test_snippets_shown_are_the_engines_and_they_work(page: Page, live_server: S
     metric = metrics.get_metric(store_engine, code="llm_tokens")
     assert metric is not None
     expected = snippets.snippets(metric, base_url=base_url, api_key=None)
-    section = page.get_by_test_id("stTabs").filter(has=page.get_by_role("tab", name="JavaScript"))
+    section = page.get_by_test_id("stTabs").filter(has=page.get_by_role("tab", name="JavaScript")).first  # send events
     shown = {}
     for tab, language in (("Python", "python"), ("JavaScript", "javascript"), ("cURL", "curl")):
         shown[language] = shown_code(section, tab)
