@@ -531,3 +531,26 @@ def test_events_of_a_numpy_int_window(engine):
     ingest.import_file(engine, FILE_A, name="a.jsonl")
     m = metrics()[0]
     assert aggregate(fresh(engine), m, start=np.int64(T0_S * 1_000_000), end=(T0_S + 2) * 1_000_000).events == 2
+
+
+def test_a_content_key_is_found_in_whichever_segment_holds_its_time(engine, monkeypatch):
+    # Segments are searched for a content key only when their time range holds its time: the
+    # same events in another order and other blocks must still all be duplicates, and a key a
+    # client chose is searched everywhere.
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 120_000)  # several segments (≥ 1,000 events each) per file
+    events = [event(f"c{i % 5}", i * 7 % 3000, tokens=i % 13) for i in range(3000)]
+    events += [event("c9", 5000 + i, key=f"client-{i}") for i in range(1200)]
+    first = ingest.import_file(engine, jsonl(*events), name="a.jsonl")
+    assert first.accepted == len(events)
+    assert len(store_for(engine).segments()) >= 3
+    import random
+
+    shuffled = list(events)
+    random.Random(3).shuffle(shuffled)
+    again = ingest.import_file(engine, jsonl(*shuffled), name="b.jsonl")
+    assert (again.accepted, again.duplicates) == (0, len(events))
+    # client keys on other events and times: still duplicates; one API event of a stored one too
+    moved = [event("c8", 9000 + i, key=f"client-{i}") for i in range(0, 1200, 7)]
+    assert ingest.import_file(engine, jsonl(*moved), name="c.jsonl").accepted == 0
+    one = ingest.import_file(engine, jsonl(events[1]), name="one.jsonl")  # a small batch: the rows path
+    assert (one.accepted, one.duplicates) == (0, 1)

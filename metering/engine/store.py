@@ -228,26 +228,49 @@ class EventStore:
 
     # ------------------------------------------------------------------ duplicates
 
-    def _segment_keys(self, names: Sequence[str]) -> list[SortedKeys]:
+    def _segment_keys(self, names: Sequence[str], *, complete: bool = False) -> list[SortedKeys]:
+        """The segments' sorted keys (read once, kept); with `complete` (names is the whole
+        listing) the keys of segments no longer listed are dropped."""
         with self._keys_lock:
             for name in names:
                 if name not in self._keys:
                     self._keys[name] = self.files.read_keys(name)
-            for gone in set(self._keys) - set(names):
-                del self._keys[gone]
+            if complete:
+                for gone in set(self._keys) - set(names):
+                    del self._keys[gone]
             return [self._keys[n] for n in names]
 
-    def _known(self, k1: np.ndarray, k2: np.ndarray, segment_names: Sequence[str], order: np.ndarray | None = None) -> np.ndarray:
+    def _known(self, k1: np.ndarray, k2: np.ndarray, segments: Sequence[SegmentRow], order: np.ndarray | None = None,
+               ts: np.ndarray | None = None, complete: bool = False) -> np.ndarray:
         """Mask of identities stored in any of these segments (searched with sorted needles;
-        `order` sorts them by (k1, k2) when the caller has it already)."""
+        `order` sorts them by (k1, k2) when the caller has it already).
+
+        With the events' times `ts`: a content key is its timestamp and content hash, so it can
+        only be in a segment whose time range holds its time; each segment is searched only
+        for those (and for keys a client chose). A file of new history then searches almost
+        nothing, instead of every stored segment for every key."""
         found = np.zeros(len(k1), dtype=bool)
-        if not len(k1) or not segment_names:
+        if not segments and complete:
+            self._segment_keys([], complete=True)
+        if not len(k1) or not segments:
             return found
         order = np.lexsort((k2, k1)) if order is None else order
         s1, s2 = k1[order], k2[order]
+        st = None
+        client = None
+        if ts is not None:
+            st = np.asarray(ts, dtype=np.int64)[order]
+            client = s2 != (st + keymod.TS_OFFSET).astype(np.uint64)
         hit = np.zeros(len(k1), dtype=bool)
-        for keys in self._segment_keys(segment_names):
-            hit |= keys.contains(s1, s2)
+        for segment, keys in zip(segments, self._segment_keys([s.name for s in segments], complete=complete)):
+            if st is None:
+                hit |= keys.contains(s1, s2)
+                continue
+            rows = np.flatnonzero(client | ((st >= segment.min_ts) & (st <= segment.max_ts)))
+            if len(rows) == len(s1):
+                hit |= keys.contains(s1, s2)
+            elif len(rows):
+                hit[rows] |= keys.contains(s1[rows], s2[rows])  # still sorted: a subsequence
         found[order] = hit
         return found
 
@@ -285,8 +308,9 @@ class EventStore:
         # wins), the search of every segment, and the sorted keys the new segment stores.
         order = np.lexsort((batch.k2, batch.k1))
         keep = keymod.first_in_order(batch.k1, batch.k2, order)
-        checked = {s.name for s in self.segments()}
-        keep &= ~self._known(batch.k1, batch.k2, sorted(checked), order)
+        first = self.segments()
+        checked = {s.name for s in first}
+        keep &= ~self._known(batch.k1, batch.k2, first, order, ts=batch.ts_us, complete=True)
         while True:
             candidate = batch.take(np.flatnonzero(keep)) if not keep.all() else batch
             kept_order = order[keep[order]]  # still sorted by (k1, k2)
@@ -294,14 +318,15 @@ class EventStore:
             written = self.files.write(candidate, sorted_keys=sorted_keys) if len(candidate) else None
             with self._locked() as cur:
                 listed = self.segments(cur)
-                newer = [s.name for s in listed if s.name not in checked]
-                late = self._known(candidate.k1, candidate.k2, newer) if newer else np.zeros(len(candidate), bool)
+                newer = [s for s in listed if s.name not in checked]
+                late = (self._known(candidate.k1, candidate.k2, newer, ts=candidate.ts_us) if newer
+                        else np.zeros(len(candidate), bool))
                 late |= self._buffer_keys(cur).contains(candidate.k1, candidate.k2) if len(candidate) else late
                 if late.any():
                     # Another writer stored some of these keys meanwhile: write again without them.
                     kept_idx = np.flatnonzero(keep)
                     keep[kept_idx[late]] = False
-                    checked.update(newer)
+                    checked.update(s.name for s in newer)
                     if written is not None:
                         self.files.remove([written.name])
                     continue
@@ -384,8 +409,8 @@ class EventStore:
         with self._locked(raw) as cur:
             added = future = 0
             if rows:
-                names = [s.name for s in self.segments(cur)]
-                known = self._known(k1, k2, names)
+                known = self._known(k1, k2, self.segments(cur), ts=np.array([r[2] for r in rows], dtype=np.int64),
+                                    complete=True)
                 fresh = [r for r, old in zip(rows, known.tolist()) if not old] if known.any() else list(rows)
                 seq0 = self._version(cur).next_seq
                 if fresh:
@@ -506,7 +531,7 @@ class EventStore:
                     self._uncount(cur, row[0])
                     return True
                 listed = self.segments(cur)
-            holder = next((s for s in listed if self._known(k1, k2, [s.name])[0]), None)
+            holder = next((s for s in listed if self._known(k1, k2, [s])[0]), None)
             if holder is None:
                 return False
             cols = self.files.read_columns(holder.name)
