@@ -232,7 +232,11 @@ class EventFrame:
 
     def customer_ids(self) -> list[str]:
         """Every customer that has at least one event, sorted."""
-        used = np.unique(self.customers.codes[self.customers.codes >= 0])
+        codes = self.customers.codes
+        if len(codes) and codes.min() < 0:  # never for customers (the id is required); kept safe
+            codes = codes[codes >= 0]
+        # A count per code: one pass, no sort or hash of the events.
+        used = np.flatnonzero(np.bincount(codes, minlength=len(self.customers.values)))
         return sorted(self.customers.values[int(c)] for c in used)
 
     def first_event_us(self, customer_ids: Sequence[str] | None = None) -> dict[str, int]:
