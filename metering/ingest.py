@@ -587,10 +587,16 @@ def _csv_columns(col: dict[str, pa.Array], extra: list[str], n: int) -> tuple[pa
                 closed = True
             opened = opened or first
             fragments.append(pa.array(frags, type=pa.string()).take(encoded.indices))
-        texts = [None if v == "" else ("0" if v == "-0" else v) for v in values]
+        texts = ["0" if v == "-0" else v for v in values]
         indices = encoded.indices
         if "" in values:
-            indices = pc.if_else(pc.equal(indices, values.index("")), pa.scalar(None, indices.type), indices)
+            # An empty cell is a missing value: a null index, and "" leaves the dictionary (a
+            # null inside a dictionary cannot be written to Parquet).
+            empty = values.index("")
+            codes = indices.to_numpy(zero_copy_only=False)
+            missing = codes == empty
+            indices = pa.array(codes - (codes > empty), mask=missing, type=indices.type)
+            del texts[empty]
         text = pa.DictionaryArray.from_arrays(indices, pa.array(texts, type=pa.string()))
         if text.null_count < n:
             paths[(name,)] = text

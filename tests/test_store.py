@@ -554,3 +554,23 @@ def test_a_content_key_is_found_in_whichever_segment_holds_its_time(engine, monk
     assert ingest.import_file(engine, jsonl(*moved), name="c.jsonl").accepted == 0
     one = ingest.import_file(engine, jsonl(events[1]), name="one.jsonl")  # a small batch: the rows path
     assert (one.accepted, one.duplicates) == (0, 1)
+
+
+def test_a_large_csv_with_empty_cells_is_stored_and_read(engine):
+    # Empty cells are missing values; a file large enough to become a segment must store them
+    # (a null inside a Parquet dictionary once made such an import fail) and read them back.
+    lines = ["event_name,customer_id,timestamp,endpoint,n,gb"]
+    lines += [f"api.request,acme,2026-10-{1 + i % 28:02d}T08:{i // 60 % 60:02d}:{i % 60:02d}Z,/v{i % 2},," for i in range(2500)]
+    lines += ["sms,acme,2026-10-04T00:00:00Z,,700,", "sms,acme,2026-10-06T00:00:00Z,,900,", "gb,acme,2026-10-05T00:00:00Z,,,-0"]
+    result = ingest.import_file(engine, ("\n".join(lines) + "\n").encode(), name="sparse.csv")
+    assert (result.accepted, result.rejected) == (2503, 0)
+    assert len(store_for(engine).segments()) == 1
+    sms = MetricCreate(name="SMS", code="sms", unit="sms", event_name="sms", aggregation="sum", value_property="n")
+    got = aggregate(fresh(engine), sms)
+    assert (got.value, got.events, got.skipped) == (1600, 2, 0)
+    by_endpoint = MetricCreate(name="Calls", code="calls", unit="calls", event_name="api.request",
+                               aggregation="count", group_by=["endpoint", "n"])
+    groups = {tuple(g.group.values()): g.value for g in aggregate(fresh(engine), by_endpoint).groups}
+    assert groups == {("/v0", None): 1250, ("/v1", None): 1250}
+    props = {json.dumps(json.loads(r[5]), sort_keys=True) for r in store.event_rows(engine) if r[1] in ("sms", "gb")}
+    assert props == {'{"n": 700}', '{"n": 900}', '{"gb": 0}'} or props == {'{"n": 700}', '{"n": 900}', '{"gb": -0}'}
