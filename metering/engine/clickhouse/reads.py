@@ -75,12 +75,10 @@ def _limit18(limit: Decimal) -> str:
 
 
 def _positions(cids: Sequence[str]) -> dict[int, list[int]]:
-    """First position of each customer id → every position it holds (ids may repeat)."""
-    first: dict[str, int] = {}
-    out: dict[int, list[int]] = {}
-    for p, c in enumerate(cids):
-        out.setdefault(first.setdefault(c, p), []).append(p)
-    return out
+    """Position of each customer id's row (an id given twice: its last position, as the
+    embedded engine has it) → the positions that read it."""
+    last = {c: p for p, c in enumerate(cids)}
+    return {p: [p] for p in last.values()}
 
 
 class ClickHouseEvents:
@@ -303,9 +301,7 @@ class ClickHouseEvents:
         selected = self._selected(metric, None if since_ever else min(starts), max(ends), ids)
         starts_sql = "[" + ",".join(f"toInt64({s})" for s in starts) + "]"
         ends_sql = "[" + ",".join(f"toInt64({e})" for e in ends) + "]"
-        first_at: dict[str, int] = {}
-        for p, c in enumerate(cids):
-            first_at.setdefault(c, p)
+        first_at = {c: p for p, c in enumerate(cids)}  # an id given twice: its last position
         positions = "CAST([" + ",".join(str(first_at[c]) for c in ids) + "] AS Array(Int64))"
         raw_b = f"toInt64(arrayCount(x -> x <= tus, {starts_sql})) - 1"
         query = (
