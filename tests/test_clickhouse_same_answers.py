@@ -92,7 +92,7 @@ TYPES = {
     "unique_count": ["charge_metered", "charge_recurring", "limit_metered"],
     "latest": ["charge_metered", "charge_recurring", "limit_metered"],
 }
-LIMITS = ["0", "1", "2", "2.5", "3", "7.25", "100", "1E+45", "-1"]
+LIMITS = ["0", "1", "2", "2.5", "3", "7.25", "100", "1E+45"]
 
 
 @st.composite
