@@ -258,19 +258,20 @@ NASTY = [
 
 def test_text_forms_and_numbers_are_the_embedded_engine_s(chdb_client):
     docs = [ingest.canonical_json(ingest.loads_exact(d)) if d.startswith("{") else d for d in NASTY]
-    paths = ["v", "w", "s", "x.y", "x", "n", "w.c", "w.z", "w.q", "w.c.d", "missing"]
-    columns = ", ".join(f"{sql.text_form(p, 'doc')} AS c{i}" for i, p in enumerate(paths))
-    got = chdb_client.query_arrow(f"SELECT {columns} FROM (SELECT arrayJoin({sql.lit_array(docs)}) AS doc)")
-    for i, path in enumerate(paths):
-        want = derive_text(pa.array(docs), path).to_pylist()
-        assert got.column(f"c{i}").to_pylist() == want, path
+    docs += [d.replace(":", ": ").replace(",", " , ") for d in docs]  # not canonical (OpenMeter's data)
+    paths = sql.Paths(["v", "w", "s", "x.y", "x", "n", "w.c", "w.z", "w.q", "w.c.d", "missing"])
+    rows = f"SELECT arrayJoin({sql.lit_array(docs)}) AS properties, rowNumberInAllBlocks() AS r"
+    for path in paths.paths:
+        query = sql.select_layers(sql.select_layers(rows, paths.layers()), paths.number_layers(path))
+        got = chdb_client.query_arrow(f"SELECT {paths.name(path)} AS t, st, val FROM ({query}) ORDER BY r")
+        want = derive_text(pa.array(docs[:len(NASTY)]), path).to_pylist()
+        assert got.column("t").to_pylist()[:len(NASTY)] == want, path
         value, status = numbers(pa.array(want, pa.string()))
-        found = chdb_client.query_arrow(
-            f"SELECT {sql.status('x', 'tr')} AS st, {sql.value('tr', 'st')} AS v "
-            f"FROM (SELECT x, {sql.trimmed('x')} AS tr FROM (SELECT arrayJoin({{xs:Array(Nullable(String))}}) AS x))",
-            {"xs": want})
-        assert found.column("st").to_pylist() == status.tolist(), path
-        assert found.column("v").to_pylist() == value.to_pylist(), path
+        assert got.column("st").to_pylist()[:len(NASTY)] == status.tolist(), path
+        assert got.column("val").to_pylist()[:len(NASTY)] == value.to_pylist(), path
+        # spaces between tokens change no string, number or boolean (objects: canonical JSON of ours only)
+        spaced = got.column("t").to_pylist()[len(NASTY):]
+        assert [a for a, w in zip(spaced, want) if w is None or w[:1] not in "{["] == [w for w in want if w is None or w[:1] not in "{["], path
 
 
 def test_parameters_survive_any_text(chdb_client):

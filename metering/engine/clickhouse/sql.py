@@ -33,7 +33,12 @@ _TRIM = f"^{_WS}+|{_WS}+$"
 _LOOSE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'
 _JSON_NUMBER = r"-?[0-9][-+.eE0-9]*"
-_TOKENS = f'{_JSON_STRING}|{_JSON_NUMBER}|[^"0-9-]+'
+_STRING_GROUP = r'"((?:[^"\\]|\\.)*)"'
+_STRING_MARK = r'"s\1"'
+_NUMBER_GROUP = f'((?:{_JSON_STRING}|[^"0-9-])*)({_JSON_NUMBER})?'
+_NUMBER_MARK = r'\1"n\2"'
+_END_MARKS = r'(?:"n")+$'
+_FAST = r"^[+-]?[0-9]{1,40}(\.[0-9]{0,18})?$"
 _RAW_TOKENS = _JSON_STRING + '|[^"]+'
 _ESCAPES = r'\\u[0-9a-fA-F]{4}|\\.|[^\\]+'
 SCALE = 18
@@ -55,12 +60,16 @@ def lit_array(items: Sequence[str]) -> str:
 def marked(props: str) -> str:
     """The JSON text with every string prefixed `s` and every number turned into the string
     `n<literal>`: JSON functions then hand back numbers' literal text, and a string never
-    reads as a number. Keys are strings too, so paths over it prefix each key with `s`."""
-    token = (
-        f"multiIf(startsWith(mt, '\"'), concat('\"s', substring(mt, 2)), "
-        f"match(mt, '^-?[0-9]'), concat('\"n', mt, '\"'), mt)"
-    )
-    return f"arrayStringConcat(arrayMap(mt -> {token}, extractAll({props}, {lit(_TOKENS)})))"
+    reads as a number. Keys are strings too, so paths over it prefix each key with `s`.
+
+    Two regular-expression passes (RE2, linear): strings first (each match starts at an
+    opening quote, so the scan stays in step); then numbers, each match taking a run of
+    whole strings and other characters and the number after it (the number is optional so
+    that a match always starts where the last one ended, never inside a string; the empty
+    one at the end adds a `"n"` that is cut off)."""
+    strings = f"replaceRegexpAll({props}, {lit(_STRING_GROUP)}, {lit(_STRING_MARK)})"
+    numbers = f"replaceRegexpAll({strings}, {lit(_NUMBER_GROUP)}, {lit(_NUMBER_MARK)})"
+    return f"replaceRegexpOne({numbers}, {lit(_END_MARKS)}, '')"
 
 
 def _unmarked(raw: str) -> str:
@@ -83,33 +92,83 @@ def _keys(path: Sequence[str], prefix: str = "") -> str:
     return ", ".join(lit(prefix + k) for k in path)
 
 
-def _at(props: str, keys: Sequence[str]) -> str:
-    """Text form of the value at these nested keys (NULL: missing or JSON null)."""
+# Kinds of the value at a path (from JSONType): how its text form and number are read.
+NONE, STRING, INTEGER, BOOL, DOUBLE, COMPOSITE = 0, 1, 2, 3, 4, 5
+
+
+def _kind(props: str, keys: Sequence[str]) -> str:
+    kind = f"JSONType({props}, {_keys(keys)})"
+    return (f"multiIf({kind} = 'String', {STRING}, {kind} IN ('Int64', 'UInt64'), {INTEGER}, {kind} = 'Bool', {BOOL}, "
+            f"{kind} = 'Double', {DOUBLE}, {kind} IN ('Object', 'Array'), {COMPOSITE}, {NONE})")
+
+
+def _text(props: str, keys: Sequence[str], kind: str, mk: str) -> str:
     plain = _keys(keys)
-    slow_raw = f"JSONExtractRaw({marked(props)}, {_keys(keys, 's')})"
-    slow = (
-        f"multiIf(startsWith({slow_raw}, '\"n'), "
-        f"if(substring({slow_raw}, 3, length({slow_raw}) - 3) = '-0', '0', substring({slow_raw}, 3, length({slow_raw}) - 3)), "
-        f"{_unmarked(slow_raw)})"
-    )
-    kind = f"JSONType({props}, {plain})"
+    raw = f"JSONExtractRaw({mk}, {_keys(keys, 's')})"
     return (
-        f"multiIf({kind} = 'String', toNullable(JSONExtractString({props}, {plain})), "
-        f"{kind} IN ('Int64', 'UInt64'), toNullable(JSONExtractRaw({props}, {plain})), "
-        f"{kind} = 'Bool', toNullable(if(JSONExtractBool({props}, {plain}), 'true', 'false')), "
-        f"{kind} IN ('Double', 'Object', 'Array'), toNullable({slow}), "
+        f"multiIf({kind} = {STRING}, toNullable(JSONExtractString({props}, {plain})), "
+        f"{kind} = {INTEGER}, toNullable(JSONExtractRaw({props}, {plain})), "
+        f"{kind} = {BOOL}, toNullable(if(JSONExtractBool({props}, {plain}), 'true', 'false')), "
+        f"{kind} = {DOUBLE}, toNullable(substring({raw}, 3, length({raw}) - 3)), "
+        f"{kind} = {COMPOSITE}, toNullable({_unmarked(raw)}), "
         f"NULL)"
     )
 
 
-def text_form(path: str, props: str = "properties") -> str:
-    """SQL: the text form (Nullable(String)) of the value at a dot path, by contract §2's
-    path rule (a literal key equal to the whole path wins, else nested keys)."""
-    literal = _at(props, [path])
-    parts = path.split(".")
-    if parts == [path]:
-        return literal
-    return f"if(JSONHas({props}, {lit(path)}), {literal}, {_at(props, parts)})"
+class Paths:
+    """Columns for property paths, computed in layers over a row set that has `props`:
+    `h<i>` (the literal dotted key is there), `k<i>` (the kind of value), `mk` (the marked
+    document, only for rows where some path holds a non-integer number, an object or an
+    array), `t<i>` (the text form). Layers keep each expensive piece computed once a row."""
+
+    def __init__(self, paths: Sequence[str], props: str = "properties") -> None:
+        self.paths = list(paths)
+        self.props = props
+
+    def name(self, path: str) -> str:
+        return f"t{self.paths.index(path)}"
+
+    def layers(self) -> list[list[str]]:
+        if not self.paths:
+            return []
+        p = self.props
+        first, third = [], []
+        slow = []
+        for i, path in enumerate(self.paths):
+            parts = path.split(".")
+            if parts == [path]:
+                first.append(f"{_kind(p, parts)} AS k{i}")
+                third.append(f"{_text(p, parts, f'k{i}', 'mk')} AS t{i}")
+            else:
+                first.append(f"JSONHas({p}, {lit(path)}) AS h{i}")
+                first.append(f"if(h{i}, {_kind(p, [path])}, {_kind(p, parts)}) AS k{i}")
+                third.append(f"if(h{i}, {_text(p, [path], f'k{i}', 'mk')}, {_text(p, parts, f'k{i}', 'mk')}) AS t{i}")
+            slow.append(f"k{i} IN ({DOUBLE}, {COMPOSITE})")
+        second = [f"if({' OR '.join(slow)}, {marked(p)}, '') AS mk"]
+        return [first, second, third]
+
+    def number_layers(self, path: str) -> list[list[str]]:
+        """After `layers`: `st` (skip status) and `val` (exact Decimal256(18) value, NULL
+        unless st is OK) of the value at `path`. Integers are read directly; a text that has
+        the plain form (digits, point, ≤ 18 places) needs one regular expression; only other
+        texts (white space, exponents, very long) go through the full rule."""
+        i = self.paths.index(path)
+        k, t = f"k{i}", f"t{i}"
+        plain = f"{k} = {INTEGER} OR ({k} IN ({STRING}, {DOUBLE}) AND match({t}, {lit(_FAST)}))"
+        tr = f"if({k} IN ({STRING}, {DOUBLE}) AND NOT ({plain}), {trimmed(t)}, '') AS tr"
+        st = (f"multiIf({k} = {NONE}, {MISSING}, {k} IN ({BOOL}, {COMPOSITE}), {NOT_NUMBER}, {plain}, {OK}, "
+              f"{status(t, 'tr')}) AS st")
+        val = f"if(st = {OK}, toDecimal256OrNull(if(tr = '', {t}, tr), {SCALE}), NULL) AS val"
+        return [[tr], [st], [val]]
+
+
+def select_layers(inner: str, layers: Sequence[Sequence[str]]) -> str:
+    """`SELECT *, <layer> FROM (...)` for each layer in turn."""
+    query = inner
+    for layer in layers:
+        if layer:
+            query = f"SELECT *, {', '.join(layer)} FROM ({query})"
+    return query
 
 
 def trimmed(text: str) -> str:
