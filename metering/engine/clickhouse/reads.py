@@ -75,7 +75,7 @@ def _time(us: int) -> str:
 def _limit18(limit: Decimal) -> str:
     """The limit floored to 18 places as a Decimal256(18) literal (values carry 18 places, so
     comparisons with it are the exact comparisons with the limit)."""
-    bound = max(min(Decimal(limit), _BIG), -_BIG).quantize(Decimal(1).scaleb(-18), rounding=ROUND_FLOOR)
+    bound = max(min(Decimal(limit), _BIG), -_BIG).quantize(Decimal(1).scaleb(-18), rounding=ROUND_FLOOR, context=EXACT)
     return f"toDecimal256({sql.lit(format(bound, 'f'))}, 18)"
 
 
