@@ -323,3 +323,23 @@ def test_server_answers_like_the_embedded_engine(server_client):
     chain = [(datetime(2026, 10, d, tzinfo=UTC), datetime(2026, 10, d + 1, tzinfo=UTC)) for d in (1, 2, 3)]
     assert events.limit_usage(metric("sum", "v"), chain, ["c1", "c2"], Decimal(3)) == frame.limit_usage(
         metric("sum", "v"), chain, ["c1", "c2"], Decimal(3))
+
+
+def test_any_text_in_names_ids_keys_and_filters(chdb_client):
+    """Quotes, backslashes, SQL, newlines and non-ASCII in customer ids, keys, filter values
+    and group labels reach ClickHouse as values, never as SQL."""
+    nasty = ["o'brien", "back\\slash", "x'); DROP TABLE t; --", "line\nbreak", "日本\u2028", "{p:String}"]
+    events = [{"event_name": "api", "customer_id": c, "timestamp": at(1, i), "idempotency_key": f"k{c}",
+               "properties": {"g": c, "v": i}} for i, c in enumerate(nasty)]
+    frame = frame_of(events)
+    migrate(chdb_client)
+    copy_events(frame, chdb_client)
+    found = ClickHouseEvents(chdb_client, events_source(chdb_client.database))
+    m = metric("sum", "v", group_by=["g"], filters={"g": nasty[:4]})
+    assert found.aggregate(m) == frame.aggregate(m)
+    assert found.aggregate_by_customer(m, customer_ids=nasty[1:]) == frame.aggregate_by_customer(m, customer_ids=nasty[1:])
+    chain = [(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC))]
+    assert found.window_usage(m, chain, nasty).values == frame.window_usage(m, chain, nasty).values
+    assert found.customer_ids() == frame.customer_ids()
+    assert found.count_events(EventQuery(customer_id=nasty[2])) == 1
+    assert found.find_event(f"k{nasty[0]}")["customer_id"] == nasty[0]
