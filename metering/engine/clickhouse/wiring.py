@@ -62,6 +62,12 @@ def client_for(setting: EventsSetting) -> ClickHouseClient:
     """A new client for the setting (chdb: the process's session on that directory)."""
     if setting.kind == "chdb":
         return ChdbClient(setting.path, setting.database)
+    import clickhouse_connect.common
+
+    # One client serves every thread of the process (pages, API requests, imports); an HTTP
+    # session would make the server refuse their concurrent queries, and nothing here needs
+    # one (the writer's key tables are plain Memory tables, not session temporaries).
+    clickhouse_connect.common.set_setting("autogenerate_session_id", False)
     return ServerClient(setting.host, setting.port, setting.username, setting.password,
                         setting.database, setting.secure)
 
