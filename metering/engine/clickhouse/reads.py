@@ -125,28 +125,36 @@ class ClickHouseEvents:
         exact value, sum/max/min/latest)."""
         agg = _agg(metric)
         path = value_path(metric)
-        wanted = list(dict.fromkeys([*labels, *metric.filters, *([path] if path is not None else [])]))
-        paths = sql.Paths(wanted)
+        # the filters' paths first: the other paths are read only for the events that pass
+        filtering = sql.Paths(list(metric.filters), prefix="f")
+        rest = [p for p in dict.fromkeys([*labels, *([path] if path is not None else [])]) if p not in metric.filters]
+        paths = sql.Paths(rest)
+
+        def name(p: str) -> str:
+            return filtering.name(p) if p in metric.filters else paths.name(p)
+
         where = self._conditions(metric, start, end, customer_ids)
         inner = (f"SELECT customer_id AS cid, toUnixTimestamp64Micro(ts) AS tus, seq AS sq, properties "
                  f"FROM {self.source} WHERE {' AND '.join(where)}")
-        query = sql.select_layers(inner, paths.layers())
+        query = sql.select_layers(inner, filtering.layers())
         filters = []
         for fpath, allowed in metric.filters.items():
             texts = [str(v) for v in allowed]
-            filters.append(f"{paths.name(fpath)} IN ({', '.join(sql.lit(t) for t in texts)})" if texts else "0")
+            filters.append(f"{filtering.name(fpath)} IN ({', '.join(sql.lit(t) for t in texts)})" if texts else "0")
         if filters:
             query = f"SELECT * FROM ({query}) WHERE {' AND '.join(filters)}"
+        query = sql.select_layers(query, paths.layers())
         numeric = path is not None and agg not in (Aggregation.unique_count.value,)
         if numeric:
-            query = sql.select_layers(query, paths.number_layers(path))  # type: ignore[arg-type]
-        cols = ["cid", "tus", "sq", *(f"{paths.name(p)} AS g{i}" for i, p in enumerate(labels))]
+            owner = filtering if path in metric.filters else paths
+            query = sql.select_layers(query, owner.number_layers(path))  # type: ignore[arg-type]
+        cols = ["cid", "tus", "sq", *(f"{name(p)} AS g{i}" for i, p in enumerate(labels))]
         if path is None:
             cols.append(f"toUInt8({sql.OK}) AS st")
         elif numeric:
-            cols += [f"{paths.name(path)} AS vt", "st", "val"]
+            cols += [f"{name(path)} AS vt", "st", "val"]
         else:
-            cols += [f"{paths.name(path)} AS vt", f"if(vt IS NULL, {MISSING}, {sql.OK}) AS st"]
+            cols += [f"{name(path)} AS vt", f"if(vt IS NULL, {MISSING}, {sql.OK}) AS st"]
         return f"SELECT {', '.join(cols)} FROM ({query})"
 
     @staticmethod

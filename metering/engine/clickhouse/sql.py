@@ -119,32 +119,37 @@ class Paths:
     """Columns for property paths, computed in layers over a row set that has `props`:
     `h<i>` (the literal dotted key is there), `k<i>` (the kind of value), `mk` (the marked
     document, only for rows where some path holds a non-integer number, an object or an
-    array), `t<i>` (the text form). Layers keep each expensive piece computed once a row."""
+    array), `t<i>` (the text form); each name starts with `prefix`, so two sets of paths can
+    be computed one after the other (filters first, then what is left). Layers keep each
+    expensive piece computed once a row."""
 
-    def __init__(self, paths: Sequence[str], props: str = "properties") -> None:
+    def __init__(self, paths: Sequence[str], props: str = "properties", prefix: str = "") -> None:
         self.paths = list(paths)
         self.props = props
+        self.pre = prefix
 
     def name(self, path: str) -> str:
-        return f"t{self.paths.index(path)}"
+        return f"{self.pre}t{self.paths.index(path)}"
 
     def layers(self) -> list[list[str]]:
         if not self.paths:
             return []
-        p = self.props
+        p, pre = self.props, self.pre
+        mk = f"{pre}mk"
         first, third = [], []
         slow = []
         for i, path in enumerate(self.paths):
+            k, h, t = f"{pre}k{i}", f"{pre}h{i}", f"{pre}t{i}"
             parts = path.split(".")
             if parts == [path]:
-                first.append(f"{_kind(p, parts)} AS k{i}")
-                third.append(f"{_text(p, parts, f'k{i}', 'mk')} AS t{i}")
+                first.append(f"{_kind(p, parts)} AS {k}")
+                third.append(f"{_text(p, parts, k, mk)} AS {t}")
             else:
-                first.append(f"JSONHas({p}, {lit(path)}) AS h{i}")
-                first.append(f"if(h{i}, {_kind(p, [path])}, {_kind(p, parts)}) AS k{i}")
-                third.append(f"if(h{i}, {_text(p, [path], f'k{i}', 'mk')}, {_text(p, parts, f'k{i}', 'mk')}) AS t{i}")
-            slow.append(f"k{i} IN ({DOUBLE}, {COMPOSITE})")
-        second = [f"if({' OR '.join(slow)}, {marked(p)}, '') AS mk"]
+                first.append(f"JSONHas({p}, {lit(path)}) AS {h}")
+                first.append(f"if({h}, {_kind(p, [path])}, {_kind(p, parts)}) AS {k}")
+                third.append(f"if({h}, {_text(p, [path], k, mk)}, {_text(p, parts, k, mk)}) AS {t}")
+            slow.append(f"{k} IN ({DOUBLE}, {COMPOSITE})")
+        second = [f"if({' OR '.join(slow)}, {marked(p)}, '') AS {mk}"]
         return [first, second, third]
 
     def number_layers(self, path: str) -> list[list[str]]:
@@ -153,7 +158,7 @@ class Paths:
         the plain form (digits, point, ≤ 18 places) needs one regular expression; only other
         texts (white space, exponents, very long) go through the full rule."""
         i = self.paths.index(path)
-        k, t = f"k{i}", f"t{i}"
+        k, t = f"{self.pre}k{i}", f"{self.pre}t{i}"
         plain = f"{k} = {INTEGER} OR ({k} IN ({STRING}, {DOUBLE}) AND match({t}, {lit(_FAST)}))"
         tr = f"if({k} IN ({STRING}, {DOUBLE}) AND NOT ({plain}), {trimmed(t)}, '') AS tr"
         st = (f"multiIf({k} = {NONE}, {MISSING}, {k} IN ({BOOL}, {COMPOSITE}), {NOT_NUMBER}, {plain}, {OK}, "
