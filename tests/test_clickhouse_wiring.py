@@ -85,7 +85,7 @@ def test_any_text_is_a_setting_or_one_clear_error(text):
     try:
         setting = parse(text)
     except EventsUrlError as exc:
-        assert str(exc).startswith("events URL ") and "\n" not in str(exc).replace(text, "")
+        assert str(exc).startswith("events URL ") and "\n" not in str(exc)
     else:
         assert setting is None or setting.kind in ("server", "chdb")
 
