@@ -3,7 +3,8 @@
 `DATABASE_URL` picks the database (SQLite file by default, in the project's `data/` folder, WAL
 mode; PostgreSQL works as well). Metrics, plans, subscriptions, keys and imports are tables;
 events live in the embedded event store (metering.engine.store: columnar segments next to the
-database, recent rows in the `event` table). The functions below are the ways in.
+database, recent rows in the `event` table), or in ClickHouse when `METERING_EVENTS_URL` names
+one (metering.engine.clickhouse). The functions below are the ways in.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import contextlib
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ from anyio import CapacityLimiter
 
 from metering import apikeys, store
 from metering.aggregation import aggregate
-from metering.engine import events_problem, read_only_reason, stored_events
+from metering.engine import events_problem, read_only_reason, stored_events, uses_clickhouse
 from metering.frame import shared_frames
 from metering.models import MetricPublic
 from metering.api.limits import (
@@ -148,7 +149,9 @@ class Backend:
     def usage(self, metric: MetricPublic, start: int | None, end: int | None, customers: list[str] | None) -> dict[str, Any]:
         engine = self.engine
         self._events_ready()
-        with self.frame_lock:
+        # The embedded frame is extended in place, one request at a time; ClickHouse answers
+        # concurrent requests itself.
+        with self.frame_lock if not uses_clickhouse() else contextlib.nullcontext():
             frame = stored_events(engine)  # the frame cache's view, or ClickHouse when configured
             result = aggregate(frame, metric, start=start, end=end, customer_ids=customers)
         return result.to_json()
