@@ -286,3 +286,18 @@ def test_any_writes_leave_what_the_embedded_store_leaves(events_url, tmp_path, w
     finally:
         reference_engine.dispose()
         ch_engine.dispose()
+
+
+@pytest.mark.postgres
+def test_writes_with_the_sql_store_on_postgresql(events_url, postgres_engine, tmp_path):
+    """The lock (an advisory lock), the store numbers and the import counts on PostgreSQL."""
+    path = tmp_path / "usage.csv"
+    path.write_text(csv_text(30))
+    first = ingest.import_file(postgres_engine, path)
+    again = ingest.import_file(postgres_engine, path)
+    assert (first.accepted, again.accepted, again.duplicates) == (30, 0, 30)
+    assert imports(postgres_engine) == [(30, 0, 1, 0), (0, 30, 1, 0)]
+    writer = event_writer(postgres_engine)
+    assert writer.insert_rows([("e", "c", 1, "k", "{}"), ("e", "c", 2, "k", "{}")], import_id=None).added == 1
+    assert store.delete_event(postgres_engine, "k") and store.delete_import(postgres_engine, first.import_id) == 30
+    assert len(stored_events(postgres_engine)) == 0 == raw_count(events_url)
