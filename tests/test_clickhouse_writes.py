@@ -301,3 +301,15 @@ def test_writes_with_the_sql_store_on_postgresql(events_url, postgres_engine, tm
     assert writer.insert_rows([("e", "c", 1, "k", "{}"), ("e", "c", 2, "k", "{}")], import_id=None).added == 1
     assert store.delete_event(postgres_engine, "k") and store.delete_import(postgres_engine, first.import_id) == 30
     assert len(stored_events(postgres_engine)) == 0 == raw_count(events_url)
+
+
+def test_writers_at_once_never_store_a_key_twice(events_url, sql_engine):
+    """The app's sessions, API requests and an import write at once: the SQL store's lock
+    makes each write see the ones before it, so a key is stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = [("e", f"c{i % 5}", i, f"key-{i}", "{}") for i in range(300)]
+    writer = event_writer(sql_engine)
+    with ThreadPoolExecutor(4) as pool:
+        added = list(pool.map(lambda part: writer.insert_rows(rows[part::2] + rows[::3], import_id=None).added, [0, 1, 0, 1]))
+    assert sum(added) == 300 and raw_count(events_url) == 300 == len(stored_events(sql_engine))
