@@ -343,3 +343,39 @@ def test_any_text_in_names_ids_keys_and_filters(chdb_client):
     assert found.customer_ids() == frame.customer_ids()
     assert found.count_events(EventQuery(customer_id=nasty[2])) == 1
     assert found.find_event(f"k{nasty[0]}")["customer_id"] == nasty[0]
+
+
+def test_thousands_of_customers_are_one_parameter(both):
+    """Customer lists go as an Array parameter: 20,000 long ids (~1.2 MB) pass ClickHouse's
+    256 KiB query size limit, and answer as the embedded engine does."""
+    frame, events = both
+    many = [f"customer-{i:06d}-" + "x" * 40 for i in range(20_000)] + ["c2", "c3"]
+    m = metric("sum", "v")
+    assert events.aggregate(m, customer_ids=many) == frame.aggregate(m, customer_ids=many)
+    chain = [(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))]
+    got, want = events.window_usage(m, chain, many), frame.window_usage(m, chain, many)
+    assert got.values == want.values and np.array_equal(got.events, want.events)
+
+
+class ReadonlyClient:
+    """A client whose user may not change settings (ClickHouse's readonly = 1)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.database, self.calls = inner, inner.database, 0
+
+    def query_arrow(self, query: str, params: Any = None) -> pa.Table:
+        self.calls += 1
+        if " SETTINGS " in query:
+            raise ClickHouseError("Code: 164. DB::Exception: Cannot modify 'query_plan_merge_expressions' setting in readonly mode. (READONLY)")
+        return self.inner.query_arrow(query, params)
+
+
+def test_a_readonly_user_gets_the_same_answers(both):
+    frame, events = both
+    readonly = ClickHouseEvents(ReadonlyClient(events.client), events.source)
+    m = metric("sum", "v", group_by=["g"])
+    assert readonly.aggregate(m) == frame.aggregate(m)
+    assert readonly.aggregate_by_customer(m) == frame.aggregate_by_customer(m)
+    calls = readonly.client.calls
+    readonly.aggregate(m)
+    assert readonly.client.calls == calls + 1  # settings are not tried again

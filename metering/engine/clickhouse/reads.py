@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metering.engine.clickhouse import sql
-from metering.engine.clickhouse.connection import ClickHouseClient
+from metering.engine.clickhouse.connection import ClickHouseClient, ClickHouseError
 from metering.engine.columnar.aggregate import SKIP_REASONS, value_path
 from metering.engine.columns import MISSING, NOT_NUMBER, OUT_OF_RANGE, to_us
 from metering.engine.interface import (
@@ -79,6 +79,11 @@ def _limit18(limit: Decimal) -> str:
     return f"toDecimal256({sql.lit(format(bound, 'f'))}, 18)"
 
 
+def _ids(customer_ids: Sequence[str] | None) -> dict[str, Any] | None:
+    """The `cids` parameter of a customer filter (see `_conditions`)."""
+    return None if customer_ids is None or not len(customer_ids) else {"cids": list(dict.fromkeys(customer_ids))}
+
+
 def _positions(cids: Sequence[str]) -> dict[int, list[int]]:
     """Position of each customer id's row (an id given twice: its last position, as the
     embedded engine has it) → the positions that read it."""
@@ -92,11 +97,19 @@ class ClickHouseEvents:
     def __init__(self, client: ClickHouseClient, source: str) -> None:
         self.client = client
         self.source = source
+        self._settings = _SETTINGS
 
     # ------------------------------------------------------------------ plumbing
 
-    def _rows(self, query: str) -> list[dict[str, Any]]:
-        return self.client.query_arrow(f"{query} SETTINGS {_SETTINGS}").to_pylist()
+    def _rows(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if self._settings:
+            try:
+                return self.client.query_arrow(f"{query} SETTINGS {self._settings}", params).to_pylist()
+            except ClickHouseError as exc:
+                if "readonly" not in str(exc).lower():
+                    raise
+                self._settings = ""  # a readonly=1 user may not set anything: the defaults answer the same
+        return self.client.query_arrow(query, params).to_pylist()
 
     def _scalar(self, query: str) -> Any:
         rows = self._rows(query)
@@ -113,9 +126,8 @@ class ClickHouseEvents:
             where.append(f"ts >= {_time(start_us)}")
         if end_us is not None:
             where.append(f"ts < {_time(end_us)}")
-        if customer_ids is not None:
-            ids = list(dict.fromkeys(customer_ids))
-            where.append(f"customer_id IN ({', '.join(sql.lit(c) for c in ids)})" if ids else "0")
+        if customer_ids is not None:  # the ids come as a parameter (any number of them: no query size limit)
+            where.append("customer_id IN (SELECT arrayJoin({cids:Array(String)}))" if len(customer_ids) else "0")
         return where
 
     def _selected(self, metric: MetricBase, start: Instant = None, end: Instant = None,
@@ -212,7 +224,7 @@ class ClickHouseEvents:
         cols = ", ".join([*base, *keys]) + ", " if (base or keys) else ""
         query = f"SELECT {cols}{self._measures(metric)}{grouping} FROM ({selected}){group_by}"
         out = []
-        for r in self._rows(query):
+        for r in self._rows(query, _ids(customer_ids)):
             if not r["n"]:
                 continue  # a total over no rows (no GROUP BY): nothing matched
             is_group = bool(labels) and r["gm"] == 0  # standard GROUPING: 0 = grouped by it
@@ -242,7 +254,8 @@ class ClickHouseEvents:
     def first_event_us(self, customer_ids: Sequence[str] | None = None) -> dict[str, int]:
         where = self._conditions(None, None, None, customer_ids)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._rows(f"SELECT customer_id AS c, toUnixTimestamp64Micro(min(ts)) AS t FROM {self.source}{clause} GROUP BY c")
+        rows = self._rows(f"SELECT customer_id AS c, toUnixTimestamp64Micro(min(ts)) AS t FROM {self.source}{clause} GROUP BY c",
+                          _ids(customer_ids))
         return {r["c"]: int(r["t"]) for r in rows}
 
     def event_name_counts(self) -> list[tuple[str, int]]:
@@ -307,7 +320,7 @@ class ClickHouseEvents:
     # ------------------------------------------------------------------ contract §3
 
     def _chained(self, metric: MetricBase, chain: Sequence[Window], cids: Sequence[str], *,
-                 since_ever: bool = False) -> tuple[str, int]:
+                 since_ever: bool = False) -> tuple[str, dict[str, Any]]:
         """The metric's events of these customers in a chain of windows, with pos (customer
         position in `cids`), b (window: the last one starting at or before the event) and
         inside (the event lies in its window's [start, end)). With `since_ever`, events
@@ -318,16 +331,15 @@ class ClickHouseEvents:
         selected = self._selected(metric, None if since_ever else min(starts), max(ends), ids)
         starts_sql = "[" + ",".join(f"toInt64({s})" for s in starts) + "]"
         ends_sql = "[" + ",".join(f"toInt64({e})" for e in ends) + "]"
-        first_at = {c: p for p, c in enumerate(cids)}  # an id given twice: its last position
-        positions = "CAST([" + ",".join(str(first_at[c]) for c in ids) + "] AS Array(Int64))"
+        at = {c: p for p, c in enumerate(cids)}  # an id given twice: its last position
         raw_b = f"toInt64(arrayCount(x -> x <= tus, {starts_sql})) - 1"
         query = (
             f"SELECT *, greatest(rb, 0) AS b, rb >= 0 AND tus < arrayElement({ends_sql}, toUInt64(greatest(rb, 0) + 1)) AS inside, "
-            f"transform(cid, {sql.lit_array(ids)}, {positions}, toInt64(-1)) AS pos "
+            "transform(cid, {cids:Array(String)}, {cpos:Array(Int64)}, toInt64(-1)) AS pos "
             f"FROM (SELECT *, {raw_b} AS rb FROM ({selected}))"
         )
         keep = "inside OR rb < 0" if since_ever else "inside"
-        return f"SELECT * FROM ({query}) WHERE pos >= 0 AND ({keep})", len(chain)
+        return f"SELECT * FROM ({query}) WHERE pos >= 0 AND ({keep})", {"cids": ids, "cpos": [at[c] for c in ids]}
 
     def window_usage(self, metric: MetricBase, chain: Sequence[Window], customer_ids: Sequence[str], *,
                      since_ever: bool = False) -> WindowUsage:
@@ -338,7 +350,7 @@ class ClickHouseEvents:
         period_events = np.zeros((nc, nb), dtype=np.int64)
         if not nb or not nc:
             return WindowUsage(values, events, skipped, period_events)
-        rows_sql, _ = self._chained(metric, chain, customer_ids, since_ever=since_ever)
+        rows_sql, params = self._chained(metric, chain, customer_ids, since_ever=since_ever)
         agg = _agg(metric)
         value = {
             "count": "toDecimal256(count(), 0)",
@@ -350,7 +362,7 @@ class ClickHouseEvents:
         }[agg]
         query = (f"SELECT pos, b, count() AS n, countIf(inside) AS pn, countIf(st != 0) AS sk, "
                  f"countIf(st = 0) AS nv, {value} AS v FROM ({rows_sql}) GROUP BY pos, b")
-        rows = self._rows(query)
+        rows = self._rows(query, params)
         # positions of repeated customer ids: every position of an id reads the same numbers
         same = _positions(customer_ids)
         for r in rows:
@@ -367,7 +379,7 @@ class ClickHouseEvents:
         if agg == "unique_count" and since_ever:  # a value counts where the customer first used it
             query = (f"SELECT pos, fb AS b, count() AS d FROM (SELECT pos, vt, min(b) AS fb FROM ({rows_sql}) "
                      f"WHERE vt IS NOT NULL GROUP BY pos, vt) GROUP BY pos, b")
-            for r in self._rows(query):
+            for r in self._rows(query, params):
                 for c in same[int(r["pos"])]:
                     values[c][int(r["b"])] = Decimal(int(r["d"])) if r["d"] else None
         return WindowUsage(values, events, skipped, period_events)
@@ -385,7 +397,7 @@ class ClickHouseEvents:
         if not chain or not customer_ids:
             return {}
         limit = Decimal(limit)
-        rows_sql, _ = self._chained(metric, chain, customer_ids)
+        rows_sql, params = self._chained(metric, chain, customer_ids)
         whole = max(int(limit.to_integral_value(rounding=ROUND_FLOOR)), 0)
         cap = _limit18(limit)
         base = "SELECT pos, b, count() AS n, countIf(st != 0) AS sk"
@@ -427,7 +439,7 @@ class ClickHouseEvents:
                     f"tail, (before, toUInt64(0)))")
             query = (f"SELECT pos, b, n, sk, if(over, w.1, total) AS used, if(over, w.2, 0) AS rej "
                      f"FROM (SELECT *, if(over, {fold}, (total, toUInt64(0))) AS w FROM ({per_window}))")
-        rows = self._rows(query)
+        rows = self._rows(query, params)
         same = _positions(customer_ids)
         out: dict[tuple[int, int], LimitRow] = {}
         for r in rows:
@@ -447,7 +459,7 @@ class ClickHouseEvents:
         keys = ", g0" if split_by else ""
         query = (f"SELECT intDiv(tus, 86400000000) - if(tus % 86400000000 < 0, 1, 0) AS day{keys}, "
                  f"{self._measures(metric)} FROM ({selected}) GROUP BY day{keys} ORDER BY day{keys}")
-        rows = self._rows(query)
+        rows = self._rows(query, _ids(customer_ids))
         if not rows:
             return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "group", "value") else "int64") for c in columns})
         epoch = date(1970, 1, 1)
