@@ -14,8 +14,19 @@ page (`limit` rows), `find_event` one row, `sample_properties` at most `n` texts
 walk of limit_metered (`sum`) runs in ClickHouse too, as an `arrayFold` over each
 (customer, window)'s events after its first rejection.
 
+Inside ClickHouse, the walk holds, per (customer, window) that passes its limit, the values
+of its events from the first rejection on (an array per window, never all events at once).
+
 The value rules (text forms, numbers, skip reasons, `latest` ties) are the embedded engine's,
-written in SQL in `metering.engine.clickhouse.sql`.
+written in SQL in `metering.engine.clickhouse.sql`. Customer lists travel as one Array
+parameter (no query-size limit); every other value is a quoted literal. Needs ClickHouse
+23.10 or later (arrayFold); chdb embeds a current one.
+
+Speed (chdb on this 2-core machine, 1M events with four properties each): count 0.01 s;
+sum of integers 0.2–0.3 s; sum of non-integer numbers ~1–2 s (their literal text is re-read
+from the JSON, see sql.marked); unique_count 0.3 s; usage of 1,000 customers over 4 windows
+0.5 s; their limit_metered walk 1.3 s. Reads parse the JSON text of the events they select,
+so time grows with the events a question covers.
 """
 
 from __future__ import annotations
