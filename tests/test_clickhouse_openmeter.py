@@ -210,3 +210,17 @@ def test_the_events_page_says_events_are_read_only(om, tmp_path, monkeypatch):
         assert f"of {sum(r['namespace'] == 'default' for r in om['rows'])}" in browsed
     finally:
         next(gen, None)
+
+
+def test_the_demo_cannot_be_loaded_over_openmeter_events(om, tmp_path, monkeypatch):
+    from tests.app.conftest import _use_store, page
+
+    gen = _use_store(tmp_path / "app.db", tmp_path, monkeypatch)
+    next(gen)
+    try:
+        at = page("workspace")
+        assert not at.exception, at.exception
+        button = at.button(key="workspace:demo")
+        assert button.disabled and "OpenMeter" in (button.help or "")
+    finally:
+        next(gen, None)
