@@ -313,3 +313,20 @@ def test_writers_at_once_never_store_a_key_twice(events_url, sql_engine):
     with ThreadPoolExecutor(4) as pool:
         added = list(pool.map(lambda part: writer.insert_rows(rows[part::2] + rows[::3], import_id=None).added, [0, 1, 0, 1]))
     assert sum(added) == 300 and raw_count(events_url) == 300 == len(stored_events(sql_engine))
+
+
+def test_an_import_in_blocks_counts_each_block_on_its_record(events_url, sql_engine):
+    """The simulator's and the demo's path (importing.store_in_chunks): each block one write."""
+    from metering import importing
+
+    parsed = ingest.read_events(csv_text(50).encode(), name="s.csv")
+    seen: list[int] = []
+    result = importing.store_in_chunks(sql_engine, parsed, source="simulation", chunk_size=7,
+                                       on_progress=lambda p: seen.append(p.done) if p.stage == "storing" else None)
+    assert (result.accepted, result.duplicates, result.rejected) == (50, 0, 1)
+    assert seen == [7, 14, 21, 28, 35, 42, 49, 50]
+    assert imports(sql_engine) == [(50, 0, 1, 0)] and raw_count(events_url) == 50
+    p = place(events_url)
+    parts = p.client.query_arrow("SELECT count() AS n FROM system.parts WHERE database = {d:String} AND table = 'events' AND active",
+                                 {"d": p.setting.database}).to_pylist()[0]["n"]
+    assert parts <= 8  # one part per block at most (merges may have joined some)
