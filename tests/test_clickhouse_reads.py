@@ -25,6 +25,7 @@ from metering.engine.columns import numbers
 from metering.engine.interface import Events, EventQuery
 from metering.frame import EventFrame
 from metering.models import MetricCreate
+from metering.values import JSON_NUMBER_RE
 
 UTC = timezone.utc
 SERVER_ENV = "METERING_TEST_CLICKHOUSE_URL"
@@ -379,3 +380,24 @@ def test_a_readonly_user_gets_the_same_answers(both):
     calls = readonly.client.calls
     readonly.aggregate(m)
     assert readonly.client.calls == calls + 1  # settings are not tried again
+
+
+NUMERIC_EDGES = ["0e50", "1E+41", "1e+39", "  +.5e1 ", "0" * 43 + "1", "1" * 41, "1" * 40 + ".5", "1.0000000000000000000000",
+                 "12e-19", "100e-20", "0e-30", "1e999999999999", "0e-99999999999", "-0.0", "5.", ".5", "1_000", "\u0663",
+                 "1e", "e5", "+", "-", ".", "1..2", "0x10", "\u2003-7.25\u3000", "\x1c5", "5\x1c", "1.5E-18", "1.5E-19"]
+
+
+def test_numbers_in_strings_decide_as_the_embedded_engine(chdb_client):
+    docs = [json.dumps({"v": text}, ensure_ascii=False) for text in NUMERIC_EDGES]
+    # and the same texts as JSON numbers, where they are JSON numbers
+    docs += [ingest.canonical_json(ingest.loads_exact('{"v":%s}' % t.strip())) for t in NUMERIC_EDGES
+             if JSON_NUMBER_RE.match(t.strip())]
+    paths = sql.Paths(["v"])
+    rows = f"SELECT arrayJoin({sql.lit_array(docs)}) AS properties, rowNumberInAllBlocks() AS r"
+    query = sql.select_layers(sql.select_layers(rows, paths.layers()), paths.number_layers("v"))
+    got = chdb_client.query_arrow(f"SELECT t0, st, val FROM ({query}) ORDER BY r")
+    want_text = derive_text(pa.array(docs), "v")
+    value, status = numbers(want_text)
+    assert got.column("t0").to_pylist() == want_text.to_pylist()
+    assert got.column("st").to_pylist() == status.tolist()
+    assert got.column("val").to_pylist() == value.to_pylist()

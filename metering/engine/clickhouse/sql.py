@@ -94,6 +94,10 @@ def _keys(path: Sequence[str], prefix: str = "") -> str:
 
 # Kinds of the value at a path (from JSONType): how its text form and number are read.
 NONE, STRING, INTEGER, BOOL, DOUBLE, COMPOSITE = 0, 1, 2, 3, 4, 5
+# A document ClickHouse cannot parse (a number beyond Float64's range, 1e400, is valid JSON
+# and kept exactly by the embedded engine) is read from its marked form, where every number
+# is a string: its strings and booleans then come from there.
+MARKED_STRING, MARKED_BOOL = 6, 7
 
 
 def _kind(props: str, keys: Sequence[str]) -> str:
@@ -102,24 +106,36 @@ def _kind(props: str, keys: Sequence[str]) -> str:
             f"{kind} = 'Double', {DOUBLE}, {kind} IN ('Object', 'Array'), {COMPOSITE}, {NONE})")
 
 
+def _marked_kind(mk: str, keys: Sequence[str]) -> str:
+    skeys = _keys(keys, "s")
+    kind = f"JSONType({mk}, {skeys})"
+    return (f"multiIf({kind} = 'String', if(startsWith(JSONExtractRaw({mk}, {skeys}), '\"n'), {DOUBLE}, {MARKED_STRING}), "
+            f"{kind} = 'Bool', {MARKED_BOOL}, {kind} IN ('Object', 'Array'), {COMPOSITE}, {NONE})")
+
+
 def _text(props: str, keys: Sequence[str], kind: str, mk: str) -> str:
     plain = _keys(keys)
-    raw = f"JSONExtractRaw({mk}, {_keys(keys, 's')})"
+    skeys = _keys(keys, "s")
+    raw = f"JSONExtractRaw({mk}, {skeys})"
+    literal = f"substring({raw}, 3, length({raw}) - 3)"
     return (
         f"multiIf({kind} = {STRING}, toNullable(JSONExtractString({props}, {plain})), "
         f"{kind} = {INTEGER}, toNullable(JSONExtractRaw({props}, {plain})), "
         f"{kind} = {BOOL}, toNullable(if(JSONExtractBool({props}, {plain}), 'true', 'false')), "
-        f"{kind} = {DOUBLE}, toNullable(substring({raw}, 3, length({raw}) - 3)), "
+        f"{kind} = {DOUBLE}, toNullable(if({literal} = '-0', '0', {literal})), "
         f"{kind} = {COMPOSITE}, toNullable({_unmarked(raw)}), "
+        f"{kind} = {MARKED_STRING}, toNullable(substring(JSONExtractString({mk}, {skeys}), 2)), "
+        f"{kind} = {MARKED_BOOL}, toNullable(if(JSONExtractBool({mk}, {skeys}), 'true', 'false')), "
         f"NULL)"
     )
 
 
 class Paths:
     """Columns for property paths, computed in layers over a row set that has `props`:
-    `h<i>` (the literal dotted key is there), `k<i>` (the kind of value), `mk` (the marked
-    document, only for rows where some path holds a non-integer number, an object or an
-    array), `t<i>` (the text form); each name starts with `prefix`, so two sets of paths can
+    `h<i>` (the literal dotted key is there), `k<i>` (the kind of value), `bad` (ClickHouse
+    cannot parse the document), `mk` (the marked document, only for rows where some path
+    holds a non-integer number, an object or an array, or that cannot be parsed), `x<i>` and
+    `l<i>` (kind and literal-key flag, read from `mk` for those), `t<i>` (the text form); each name starts with `prefix`, so two sets of paths can
     be computed one after the other (filters first, then what is left). Layers keep each
     expensive piece computed once a row."""
 
@@ -135,22 +151,28 @@ class Paths:
         if not self.paths:
             return []
         p, pre = self.props, self.pre
-        mk = f"{pre}mk"
-        first, third = [], []
-        slow = []
+        mk, bad = f"{pre}mk", f"{pre}bad"
+        kinds, finals, texts = [], [], []
+        slow, none = [], []
         for i, path in enumerate(self.paths):
-            k, h, t = f"{pre}k{i}", f"{pre}h{i}", f"{pre}t{i}"
+            k, h, x, lf, t = (f"{pre}{c}{i}" for c in "khxlt")
             parts = path.split(".")
             if parts == [path]:
-                first.append(f"{_kind(p, parts)} AS {k}")
-                third.append(f"{_text(p, parts, k, mk)} AS {t}")
+                kinds.append(f"{_kind(p, parts)} AS {k}")
+                finals.append(f"if({bad}, {_marked_kind(mk, parts)}, {k}) AS {x}")
+                texts.append(f"{_text(p, parts, x, mk)} AS {t}")
             else:
-                first.append(f"JSONHas({p}, {lit(path)}) AS {h}")
-                first.append(f"if({h}, {_kind(p, [path])}, {_kind(p, parts)}) AS {k}")
-                third.append(f"if({h}, {_text(p, [path], k, mk)}, {_text(p, parts, k, mk)}) AS {t}")
+                kinds.append(f"JSONHas({p}, {lit(path)}) AS {h}")
+                kinds.append(f"if({h}, {_kind(p, [path])}, {_kind(p, parts)}) AS {k}")
+                finals.append(f"if({bad}, JSONHas({mk}, {lit('s' + path)}), {h}) AS {lf}")
+                finals.append(f"if({bad}, if({lf}, {_marked_kind(mk, [path])}, {_marked_kind(mk, parts)}), {k}) AS {x}")
+                texts.append(f"if({lf}, {_text(p, [path], x, mk)}, {_text(p, parts, x, mk)}) AS {t}")
             slow.append(f"{k} IN ({DOUBLE}, {COMPOSITE})")
-        second = [f"if({' OR '.join(slow)}, {marked(p)}, '') AS {mk}"]
-        return [first, second, third]
+            none.append(f"{k} = {NONE}")
+        # nothing found at any path: perhaps a document ClickHouse cannot parse (checked only then)
+        unreadable = [f"{' AND '.join(none)} AND NOT isValidJSON({p}) AS {bad}"]
+        marking = [f"if({' OR '.join(slow)} OR {bad}, {marked(p)}, '') AS {mk}"]
+        return [kinds, unreadable, marking, finals, texts]
 
     def number_layers(self, path: str) -> list[list[str]]:
         """After `layers`: `st` (skip status) and `val` (exact Decimal256(18) value, NULL
@@ -158,12 +180,16 @@ class Paths:
         the plain form (digits, point, ≤ 18 places) needs one regular expression; only other
         texts (white space, exponents, very long) go through the full rule."""
         i = self.paths.index(path)
-        k, t = f"{self.pre}k{i}", f"{self.pre}t{i}"
-        plain = f"{k} = {INTEGER} OR ({k} IN ({STRING}, {DOUBLE}) AND match({t}, {lit(_FAST)}))"
-        tr = f"if({k} IN ({STRING}, {DOUBLE}) AND NOT ({plain}), {trimmed(t)}, '') AS tr"
-        st = (f"multiIf({k} = {NONE}, {MISSING}, {k} IN ({BOOL}, {COMPOSITE}), {NOT_NUMBER}, {plain}, {OK}, "
+        k, t = f"{self.pre}x{i}", f"{self.pre}t{i}"
+        texts = f"({STRING}, {DOUBLE}, {MARKED_STRING})"
+        plain = f"{k} = {INTEGER} OR ({k} IN {texts} AND match({t}, {lit(_FAST)}))"
+        tr = f"if({k} IN {texts} AND NOT ({plain}), {trimmed(t)}, '') AS tr"
+        st = (f"multiIf({k} = {NONE}, {MISSING}, {k} IN ({BOOL}, {COMPOSITE}, {MARKED_BOOL}), {NOT_NUMBER}, {plain}, {OK}, "
               f"{status(t, 'tr')}) AS st")
-        val = f"if(st = {OK}, toDecimal256OrNull(if(tr = '', {t}, tr), {SCALE}), NULL) AS val"
+        # a zero written with a huge exponent (0e-99999999999) is in range, but too long to parse
+        zero = r"^[+-]?0*\.?0*([eE][+-]?[0-9]+)?$"
+        val = (f"if(st = {OK}, if(tr != '' AND match(tr, {lit(zero)}), toDecimal256(0, {SCALE}), "
+               f"toDecimal256OrNull(if(tr = '', {t}, tr), {SCALE})), NULL) AS val")
         return [[tr], [st], [val]]
 
 
@@ -203,7 +229,3 @@ def status(text: str, trim: str) -> str:
         f"{in_range}, {OK}, {OUT_OF_RANGE})"
     )
 
-
-def value(trim: str, st: str) -> str:
-    """SQL: the exact Decimal256(18) value of a trimmed text whose status is OK (else NULL)."""
-    return f"if({st} = {OK}, toDecimal256OrNull({trim}, {SCALE}), NULL)"
