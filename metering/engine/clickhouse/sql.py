@@ -20,6 +20,10 @@ them. Strings, integers (Int64/UInt64 keep every digit), booleans and null are r
 only when the value at a path is a non-integer number, an object or an array, the document is
 re-read with every number turned into a marked string first (:func:`marked`), which keeps its
 literal text exactly. `if` evaluates that branch only for the rows that need it.
+
+An object's or array's text form keeps the document's key order: the workbench's own events
+are stored as canonical JSON (sorted keys), so it is canonical there; over an OpenMeter
+table, whose `data` is stored as sent, it is not (filters and labels rarely name objects).
 """
 
 from __future__ import annotations
