@@ -3,6 +3,7 @@ the step's own time and the process's peak RSS.
 
     python bench/probe.py import CSV        # the real CLI import (DATABASE_URL names the store)
     python bench/probe.py preview           # open the store, first preview of the bench metric
+    python bench/probe.py clear             # delete every stored event (METERING_EVENTS_URL's too)
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def main() -> None:
         result = aggregation.aggregate(events, METRIC)
         print(json.dumps({"since_start_s": time.perf_counter() - STARTED, "open_s": opened,
                           "value": str(result.value), "events": len(events), "rss_mb": peak_mb()}))
+    elif step == "clear":
+        from metering import store
+
+        store.delete_all_events(store.make_engine())
+        print(json.dumps({"cleared": True}))
     else:
         raise SystemExit(f"unknown step {step!r}")
 

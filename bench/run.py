@@ -1,10 +1,11 @@
 """Benchmark of the event engine beside DuckDB on the same file: prints one JSON line.
 
-    python bench/run.py --events 1000000 [--database-url URL] [--data DIR] [--no-duckdb]
+    python bench/run.py --events 1000000 [--database-url URL] [--events-url URL] [--data DIR] [--no-duckdb]
 
 Simulates N realistic LLM-token events (1,000 customers, October 2026) as one CSV file (kept
 under --data, default bench/out, for the next run), then measures on a fresh store (a
-temporary SQLite file unless --database-url names another):
+temporary SQLite file unless --database-url names another; events in the embedded engine unless
+--events-url names ClickHouse, e.g. chdb:///tmp/bench-chdb: its events are deleted first and last):
 
   ingest_events_per_s   the file through `metering import` in a fresh process (the real CLI:
                         parse, validate, hash, deduplicate, store); ingest_rss_mb its peak RSS
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--data", default=str(ROOT / "bench" / "out"), help="where the simulated CSV is kept")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--events-url", default=None, help="events in ClickHouse (METERING_EVENTS_URL), e.g. chdb:///dir")
     parser.add_argument("--no-duckdb", action="store_true")
     args = parser.parse_args()
 
@@ -100,9 +102,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         env = {**os.environ, "DATABASE_URL": url, "METERING_DATA_DIR": str(Path(tmp) / "data")}
-        os.environ.update({"DATABASE_URL": url, "METERING_DATA_DIR": env["METERING_DATA_DIR"]})
+        if args.events_url:
+            env["METERING_EVENTS_URL"] = args.events_url
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "METERING_DATA_DIR", "METERING_EVENTS_URL") if k in env})
         engine = store.make_engine(url)
-        store.delete_all_events(engine)
+        # Emptied in a probe: chdb lets one process at a time open its directory, and the probes
+        # below are processes of their own; this one opens the events only after them.
+        probe("clear", env=env)
 
         ingest_wall, imported = probe("import", str(csv_path), env=env)
         assert imported["accepted"] == count, imported
@@ -124,12 +130,13 @@ def main() -> None:
         timeline_ms, lines = median_ms(lambda: billing.timeline(events, METRIC, DAILY_PLAN, schedules, periods_count=12), 3)
         assert len(lines) == 1000 and all(len(v) == 12 for v in lines.values())  # type: ignore[union-attr]
         invoice_total = sum((i.total for i in billed), Decimal(0))  # type: ignore[union-attr]
-        store.delete_all_events(engine) if args.database_url else None
+        store.delete_all_events(engine) if args.database_url or args.events_url else None
         engine.dispose()
 
     out = {
         "events": count,
         "database": "postgresql" if args.database_url and "postgres" in args.database_url else "sqlite",
+        "events_engine": (args.events_url.split(":", 1)[0] if args.events_url else "embedded"),
         "ingest_events_per_s": round(count / imported["seconds"]),
         "ingest_rss_mb": round(imported["rss_mb"]),
         "first_preview_ms": round(first_wall * 1000),

@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from metering import aggregation, backtest, billing, ingest, invoices, metrics, peers, store, timelines
-from metering.engine import Events, stored_events
+from metering.engine import Events, read_only_reason, stored_events
+from metering.engine.clickhouse.settings import ENV as EVENTS_URL_ENV
+from metering.engine.clickhouse.settings import EventsUrlError
+from metering.engine.clickhouse.settings import parse as parse_events_url
+from metering.engine.clickhouse.writer import ReadOnlyEvents
 from metering.engine.columns import from_us
 from metering.engine.frame import EventFrame
 from metering.models import MetricBase
@@ -101,6 +105,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: {exc}") from None
         opened.append((path, itertools.chain([first] if first is not None else [], blocks)))
     engine = store.make_engine()
+    refused = read_only_reason(engine)
+    if refused:  # events read from OpenMeter's table: nothing is imported here
+        raise UsageError(refused)
     total = {"accepted": 0, "duplicates": 0, "rejected": 0, "future": 0, "errors": []}
     for path, blocks in opened:
         result = ingest.store_blocks(engine, blocks, source=path)
@@ -341,14 +348,48 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--source", default=cloudevents.DEFAULT_SOURCE, help="the CloudEvents source attribute")
     e.add_argument("--batch-size", type=_positive, default=10_000, metavar="N", help=argparse.SUPPRESS)
     e.set_defaults(run=cmd_events_export)
+    _add_events_url(parser)
     return parser
+
+
+EVENTS_URL_HELP = ("where events live: chdb:///dir, clickhouse://user:password@host:8123/db, or "
+                   "openmeter+clickhouse://…?table=om_events (read-only); default: $METERING_EVENTS_URL, "
+                   "else the embedded engine")
+
+
+def _add_events_url(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """--events-url on the command and on every subcommand (before or after its name)."""
+    parser.add_argument("--events-url", metavar="URL", help=EVENTS_URL_HELP,
+                        default=None if top else argparse.SUPPRESS)
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in dict.fromkeys(action.choices.values()):
+                _add_events_url(child, top=False)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command, with --events-url in effect for it (it wins over the variable)."""
+    url = getattr(args, "events_url", None)
+    if url is None:
+        return int(args.run(args))
+    parse_events_url(url)  # a bad URL: one line, exit 2, before anything is read
+    old = os.environ.get(EVENTS_URL_ENV)
+    os.environ[EVENTS_URL_ENV] = url
+    try:
+        return int(args.run(args))
+    finally:
+        if old is None:
+            os.environ.pop(EVENTS_URL_ENV, None)
+        else:
+            os.environ[EVENTS_URL_ENV] = old
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.run(args))
-    except (UsageError, WorkspaceError, ingest.UnreadableFile, metrics.InvalidMetric) as exc:
+        return _run(args)
+    except (UsageError, WorkspaceError, ingest.UnreadableFile, metrics.InvalidMetric, EventsUrlError,
+            ReadOnlyEvents) as exc:
         sys.stderr.write(f"metering: error: {exc}\n")
         return 2
     except KeyboardInterrupt:

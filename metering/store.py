@@ -3,7 +3,8 @@
 `DATABASE_URL` picks the database (SQLite file by default, in the project's `data/` folder, WAL
 mode; PostgreSQL works as well). Metrics, plans, subscriptions, keys and imports are tables;
 events live in the embedded event store (metering.engine.store: columnar segments next to the
-database, recent rows in the `event` table). The functions below are the ways in.
+database, recent rows in the `event` table), or in ClickHouse when `METERING_EVENTS_URL` names
+one (metering.engine.clickhouse). The functions below are the ways in.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def insert_events(engine: Engine, rows: Sequence[EventRow], *, import_id: int | 
     """Insert event rows (event_name, customer_id, ts_us, key, properties) the way the events
     API does, `batch_size` rows per transaction, skipping keys already stored. Returns rows added."""
     added = 0
-    target = store_for(engine)
+    target = events(engine)
     for start in range(0, len(rows), batch_size):
         added += target.insert_rows(rows[start : start + batch_size], import_id=import_id).added
     return added
@@ -179,12 +180,19 @@ def insert_events(engine: Engine, rows: Sequence[EventRow], *, import_id: int | 
 
 def write_batch(engine: Engine, batch: EventBatch, *, import_id: int | None) -> int:
     """Store a batch of events (one transaction, whole or not at all). Returns events added."""
-    return store_for(engine).write_batch(batch, import_id=import_id).added
+    return events(engine).write_batch(batch, import_id=import_id).added  # type: ignore[attr-defined]
 
 
 def event_tables(engine: Engine, batch_size: int = 65_536) -> Iterator[pa.Table]:
     """Every stored event as tables (seq, event_name, customer_id, ts_us, idempotency_key,
     properties, import_id), a bounded batch at a time: for exports."""
+    from metering.engine import uses_clickhouse
+
+    if uses_clickhouse():
+        from metering.engine.clickhouse.export import event_tables as clickhouse_tables
+
+        yield from clickhouse_tables(batch_size)
+        return
     from metering.engine.frame import FrameCache
 
     yield from FrameCache().get(engine).iter_tables(batch_size)
@@ -201,6 +209,10 @@ def event_rows(engine: Engine) -> list[tuple[int, str, str, int, str, str]]:
 
 
 def event_count(engine: Engine) -> int:
+    from metering.engine import stored_events, uses_clickhouse
+
+    if uses_clickhouse():
+        return len(stored_events(engine))
     return store_for(engine).version().events
 
 
@@ -210,14 +222,14 @@ def store_version(engine: Engine) -> StoreVersion:
 
 def delete_import(engine: Engine, import_id: int) -> int:
     """Delete the events one import added (and the import record). Returns events deleted."""
-    return store_for(engine).delete_import(import_id)
+    return events(engine).delete_import(import_id)
 
 
 def delete_event(engine: Engine, idempotency_key: str) -> bool:
     """Delete the one event with this idempotency key. Returns whether there was one. Its
     import's `accepted` count drops by one in the same transaction."""
-    return store_for(engine).delete_event(idempotency_key)
+    return events(engine).delete_event(idempotency_key)
 
 
 def delete_all_events(engine: Engine) -> None:
-    store_for(engine).delete_all()
+    events(engine).delete_all()

@@ -110,3 +110,23 @@ def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The one embedded ClickHouse (chdb) directory of the test process: chdb opens a single
+    data directory per process, so every ClickHouse test shares it (each in its own database)."""
+    return str(tmp_path_factory.mktemp("chdb"))
+
+
+@pytest.fixture
+def chdb_client(chdb_dir: str) -> Iterator[object]:
+    """A chdb client on a fresh database of the shared directory, dropped afterwards."""
+    from metering.engine.clickhouse.connection import ChdbClient
+
+    client = ChdbClient(chdb_dir, database=f"t_{uuid.uuid4().hex[:12]}")
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{client.database}`")
+    try:
+        yield client
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS `{client.database}`")

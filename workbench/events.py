@@ -21,7 +21,7 @@ import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from metering.engine import stored_events
+from metering.engine import read_only_reason, stored_events
 from metering.engine.interface import EventQuery
 from metering import csvsafe, importing, metrics, simulate, store
 from metering.access import Action
@@ -549,7 +549,17 @@ def upload_outcomes() -> list[FileOutcome]:
     return [FileOutcome(**d) for d in st.session_state.get(UPLOAD_RESULTS, [])]
 
 
+def render_read_only(engine: Engine) -> bool:
+    """Say so when events are read from a table the workbench does not write (OpenMeter)."""
+    refused = read_only_reason(engine)
+    if refused:
+        st.info(md(refused), icon=":material/lock:")
+    return bool(refused)
+
+
 def render_upload(engine: Engine) -> None:
+    if render_read_only(engine):
+        return
     st.caption(
         "CSV (header row with event_name, customer_id, timestamp; other columns become properties), "
         "JSON Lines (one event a line) or JSON (an array of events). Bad rows are reported, good rows stored; "
@@ -711,6 +721,8 @@ def _property_form(stream: StreamPlan, plan: PropertyPlan) -> PropertyPlan:
 
 
 def render_simulator(engine: Engine) -> None:
+    if render_read_only(engine):
+        return
     streams, template = _source_streams(engine)
     volume_default, shape_default = template_defaults(template) if template else (1000, "steady")
     preset = template or "custom"  # a template brings its own volume and shape
@@ -864,7 +876,7 @@ def event_label(row: Any) -> str:
 
 def _delete_one(engine: Engine, rows: pd.DataFrame) -> None:
     """Pick one event of this page and delete it (a far-future typo, a wrong test event)."""
-    if len(rows):
+    if len(rows) and not read_only_reason(engine):
         labels = {str(r.idempotency_key): event_label(r) for r in rows.itertuples()}
         line = st.container(horizontal=True, vertical_alignment="bottom")
         chosen = line.selectbox("Event on this page", list(labels), format_func=labels.get, key=KEY + "event_choice",
@@ -938,7 +950,7 @@ def render_imports(engine: Engine) -> None:
     row = st.container(horizontal=True, vertical_alignment="bottom")
     chosen = row.selectbox("Import", list(labels), format_func=labels.get, key=KEY + "delete_choice", width=520)
     if row.button("Delete events of this import…", key=KEY + "delete", icon=":material/delete:",
-                  disabled=not auth.can(Action.delete_events)):
+                  disabled=not auth.can(Action.delete_events) or read_only_reason(engine) is not None):
         st.session_state[CONFIRM_DELETE] = int(chosen)
     pending = st.session_state.get(CONFIRM_DELETE)
     if pending is not None and st.session_state.get(CONFIRM_EVENT) is None:  # one dialog at a time

@@ -13,8 +13,9 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import store
-from metering.engine import Events, stored_events
+from metering.engine import Events, events_problem, stored_events
 from metering.engine.frame import shared_frames
+from workbench.text import md
 
 SESSION_DEFAULTS: dict[str, Any] = {
     "editor:code": None,  # code of the metric being edited; None = a new metric
@@ -22,8 +23,19 @@ SESSION_DEFAULTS: dict[str, Any] = {
 
 
 @st.cache_resource(show_spinner=False)
-def engine() -> Engine:
+def _engine() -> Engine:
     return store.make_engine()
+
+
+def engine() -> Engine:
+    """The store's engine. When the events engine (METERING_EVENTS_URL) cannot be used, the page
+    says why and stops there: nothing would be right without the events."""
+    problem = events_problem()
+    if problem:
+        st.error(f"The events engine cannot be used: {md(problem)}. Set METERING_EVENTS_URL to a usable URL, or "
+                 "unset it for the embedded engine, then restart the workbench.", icon=":material/error:")
+        st.stop()
+    return _engine()
 
 
 def frame() -> Events:

@@ -28,6 +28,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metering import demo, metrics, plan_store, store
+from metering.engine import read_only_reason
 from metering.access import Action
 from metering.demo import DemoSummary
 from metering.importing import Progress
@@ -225,8 +226,10 @@ def _demo_section(engine: Engine, now: Counts) -> None:
         )
         st.caption(demo_note())
         may = auth.can(Action.load_demo)
+        refused = read_only_reason(engine)  # events read from OpenMeter: the demo's cannot be stored
         if st.button("Load demo workspace", key=KEY + "demo", type="primary", icon=":material/rocket_launch:",
-                     disabled=not may, help=None if may else "Loading the demo needs the admin role."):
+                     disabled=not may or refused is not None,
+                     help=md(refused) if refused else None if may else "Loading the demo needs the admin role."):
             if now.empty:
                 if not auth.allowed(Action.load_demo, audit_action="workspace.demo"):
                     return

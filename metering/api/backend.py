@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import contextlib
 import os
 import threading
 import time
@@ -15,6 +16,7 @@ from anyio import CapacityLimiter
 
 from metering import apikeys, store
 from metering.aggregation import aggregate
+from metering.engine import events_problem, read_only_reason, stored_events, uses_clickhouse
 from metering.frame import shared_frames
 from metering.models import MetricPublic
 from metering.quotas.ledger import Gate, ledger_for
@@ -86,6 +88,10 @@ class Backend:
 
     def ingest(self, body: bytes, cloudevents: str | None = None) -> tuple[int, dict[str, Any]]:
         """Store a body of events; `cloudevents` ("single" / "batch") when it is CloudEvents JSON."""
+        self._events_ready()
+        refused = read_only_reason(self.engine)
+        if refused:  # events are read from OpenMeter's table: they are sent there, not here
+            raise ApiError(409, "read_only", refused)
         rows: list[store.EventRow] | None = None
         indexes: list[int] | None = None  # None: rows are the request's events 0, 1, …
         errors: list[dict[str, Any]] = []
@@ -169,10 +175,19 @@ class Backend:
 
     def usage(self, metric: MetricPublic, start: int | None, end: int | None, customers: list[str] | None) -> dict[str, Any]:
         engine = self.engine
-        with self.frame_lock:
-            frame = self.frames.get(engine)
+        self._events_ready()
+        # The embedded frame is extended in place, one request at a time; ClickHouse answers
+        # concurrent requests itself.
+        with self.frame_lock if not uses_clickhouse() else contextlib.nullcontext():
+            frame = stored_events(engine)  # the frame cache's view, or ClickHouse when configured
             result = aggregate(frame, metric, start=start, end=end, customer_ids=customers)
         return result.to_json()
+
+    def _events_ready(self) -> None:
+        """A 503 saying what is wrong when the events engine cannot be used (METERING_EVENTS_URL)."""
+        problem = events_problem()
+        if problem:
+            raise ApiError(503, "events_unavailable", problem)
 
     def health(self) -> bool:
         with self.engine.connect() as conn:

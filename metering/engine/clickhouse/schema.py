@@ -1,0 +1,86 @@
+"""The ClickHouse events table, and how reads see it.
+
+One row per stored event, as the embedded store keeps them: the contract §1 idempotency key
+(the client's, or the content key `h:…` of metering.engine.keys), the properties as JSON
+text, the import it came from (NULL: the API) and `seq`, the store order (first stored wins
+among duplicates; `latest` breaks ties on it).
+
+Why these choices:
+
+* `ReplacingMergeTree(keep_first)` ordered by (event_name, customer_id, ts, idempotency_key):
+  a metric reads one event name, a customer's usage one range of it, and a window one range
+  of that (the primary index skips the rest). The key ends with the idempotency key, so a
+  batch inserted twice (a retry after a timeout, two writers racing on the same events) has
+  the same sorting key twice and is collapsed; `keep_first` (= max − seq) makes the row that
+  is kept the first stored one, as in the embedded store.
+* Reads use `FINAL` (:func:`events_source`): the collapse is applied at read time too, so
+  answers are exact before ClickHouse merges parts. Since 23.x FINAL merges only the ranges
+  of parts that overlap, so on a merged table it costs little; deduplicating by key at read
+  time instead (GROUP BY idempotency_key over every row) would cost a hash table of all keys
+  on every preview. The writer drops keys already stored before it inserts, so a key with
+  two different contents never reaches the table from one writer.
+* No PARTITION BY: events may be dated 1900–2199, and an insert spanning more partitions than
+  `max_partitions_per_insert_block` (100) would be refused; the sorting key already narrows
+  reads by event name, customer and time.
+* A bloom filter index on the idempotency key: the writer's "is this key stored?" checks
+  read a few granules instead of the whole key column.
+"""
+
+from __future__ import annotations
+
+from metering.engine.clickhouse.connection import ClickHouseClient
+
+EVENTS_TABLE = "events"
+
+# Columns a source must expose for reads (ClickHouseEvents), in this order.
+SOURCE_COLUMNS = ("event_name", "customer_id", "ts", "idempotency_key", "properties", "import_id", "seq")
+
+
+def ident(name: str) -> str:
+    """A ClickHouse identifier, quoted."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def table_name(database: str, table: str = EVENTS_TABLE) -> str:
+    return f"{ident(database)}.{ident(table)}"
+
+
+def events_ddl(database: str) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {table_name(database)} (
+  event_name LowCardinality(String),
+  customer_id String,
+  ts DateTime64(6, 'UTC'),
+  idempotency_key String,
+  properties String,
+  import_id Nullable(Int64),
+  seq UInt64,
+  keep_first UInt64 MATERIALIZED 18446744073709551615 - seq,
+  INDEX idx_idempotency_key idempotency_key TYPE bloom_filter(0.001) GRANULARITY 4,
+  INDEX idx_import_id import_id TYPE minmax GRANULARITY 4
+) ENGINE = ReplacingMergeTree(keep_first)
+ORDER BY (event_name, customer_id, ts, idempotency_key)
+"""
+
+
+# Columns and indexes added after the first version (CREATE TABLE IF NOT EXISTS keeps an old
+# table as it was): (kind, name, DDL fragment).
+_ADDED: list[tuple[str, str, str]] = []
+
+
+def migrate(client: ClickHouseClient, database: str | None = None) -> None:
+    """Create the database and the events table if missing, and add what later versions added
+    (idempotent)."""
+    db = database or client.database
+    client.command(f"CREATE DATABASE IF NOT EXISTS {ident(db)}")
+    client.command(events_ddl(db))
+    for kind, name, ddl in _ADDED:
+        if kind == "column":
+            client.command(f"ALTER TABLE {table_name(db)} ADD COLUMN IF NOT EXISTS {ident(name)} {ddl}")
+        else:
+            client.command(f"ALTER TABLE {table_name(db)} ADD INDEX IF NOT EXISTS {ident(name)} {ddl}")
+
+
+def events_source(database: str) -> str:
+    """The table expression reads use for the events table: deduplicated by FINAL (see above)."""
+    return f"{table_name(database)} FINAL"
