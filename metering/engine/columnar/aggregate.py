@@ -80,9 +80,6 @@ def _key_columns(frame: EventFrame, metric: MetricBase, idx: np.ndarray, by_cust
     return keys
 
 
-_DENSE_LIMIT = counting.DENSE_LIMIT
-
-
 def _dense_groups(keys: list[tuple[str, pa.Array, list[str]]], n: int) -> tuple[np.ndarray, list[int], int] | None:
     """One group number per event from the key codes (a missing label is a code of its own),
     when every key combination fits one counting array; None otherwise."""
@@ -92,7 +89,7 @@ def _dense_groups(keys: list[tuple[str, pa.Array, list[str]]], n: int) -> tuple[
     for _, col, values in keys:
         size = len(values) + 1
         total *= size
-        if total > _DENSE_LIMIT:
+        if total > counting.DENSE_LIMIT:
             return None
         codes = (col.fill_null(-1) if col.null_count else col).to_numpy(zero_copy_only=False)
         gid = gid * size + codes + 1  # code 0: missing
@@ -103,45 +100,21 @@ def _dense_groups(keys: list[tuple[str, pa.Array, list[str]]], n: int) -> tuple[
 def _reduce_counting(frame: EventFrame, metric: MetricBase, idx: np.ndarray,
                      keys: list[tuple[str, pa.Array, list[str]]]) -> pa.Table | None:
     """`_reduce` for count and for sum over exact int64 values, by counting into one array per
-    key combination (np.bincount) instead of a hash aggregate: the same table, several times
+    key combination (counting.Tally) instead of a hash aggregate: the same table, several times
     faster. None when it does not apply (other aggregations, decimal256 values, too many key
     combinations, 2^31 events or more)."""
-    agg = metric.aggregation
-    if agg not in (Aggregation.count, Aggregation.sum) or len(idx) >= 1 << 31:
+    found = frame.path(metric.value_property).scaled if metric.aggregation == Aggregation.sum else None  # type: ignore[arg-type]
+    if not counting.applies(metric, found, len(idx)):
         return None
-    found = None
-    if agg == Aggregation.sum:
-        found = frame.path(metric.value_property).scaled  # type: ignore[arg-type]
-        if found is None or not found.sum_fits(len(idx)):
-            return None
     dense = _dense_groups(keys, len(idx))
     if dense is None:
         return None
     gid, sizes, groups = dense
-    counts = np.bincount(gid, minlength=groups)
-    present = np.flatnonzero(counts)
-    columns: dict[str, pa.Array] = {}
-    rest = present.copy()
-    decoded: list[np.ndarray] = []
-    for size in reversed(sizes):
-        decoded.append(rest % size - 1)
-        rest //= size
-    for i, codes in enumerate(reversed(decoded)):
-        codes = codes.astype(np.int32)
-        columns[f"k{i}"] = pa.array(codes, mask=codes < 0)
-    columns["one_sum"] = pa.array(counts[present].astype(np.int64))
     path = value_path(metric)
-    if path is not None:
-        status = frame.path(path).status[idx]
-        if status.any():
-            for code in (MISSING, NOT_NUMBER, OUT_OF_RANGE):
-                columns[f"s{code}_sum"] = pa.array(np.bincount(gid[status == code], minlength=groups)[present])
-    if found is None:
-        return pa.table(columns)
-    # ints is 0 wherever a value is missing or skipped (columns.scaled), as a sum needs.
-    sums = counting.exact_sums(gid, found.ints[idx], groups, found.max_abs)
-    columns["v_sum"] = pa.array([sums[g] for g in present.tolist()], type=pa.int64())
-    return _with_scale(pa.table(columns), found.scale)
+    tally = counting.Tally(groups, found, len(idx))
+    tally.add(gid, frame.path(path).status[idx] if path is not None else None,
+              found.ints[idx] if found is not None else None)
+    return tally.table(sizes)
 
 
 def _reduce(frame: EventFrame, metric: MetricBase, idx: np.ndarray, keys: list[tuple[str, pa.Array, list[str]]]) -> pa.Table:

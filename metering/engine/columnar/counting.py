@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from metering.engine.columns import MISSING, NOT_NUMBER, OK, OUT_OF_RANGE, Scaled
+from metering.engine.columns import MISSING, NOT_NUMBER, OUT_OF_RANGE, Scaled
 from metering.models import Aggregation, MetricBase
 
 if TYPE_CHECKING:
@@ -77,6 +77,58 @@ def applies(metric: MetricBase, found: Scaled | None, n: int) -> bool:
     return metric.aggregation == Aggregation.sum and found is not None and found.sum_fits(n)
 
 
+class Tally:
+    """Per group slot: events, skipped events per reason and the exact sum of int64 values,
+    added to a part of the events at a time (`add`), then one row per slot that has events
+    (`table`)."""
+
+    def __init__(self, groups: int, found: Scaled | None, rows: int) -> None:
+        self.groups = groups
+        self.scale = found.scale if found is not None else None
+        # float64 sums stay exact integers when every partial sum is below 2^53 (see _parts)
+        self.small = found is not None and found.max_abs * max(rows, 1) < 2**53
+        self.counts = np.zeros(groups, dtype=np.int64)
+        self.skipped: dict[int, np.ndarray] = {}  # every reason, once anything was skipped
+        self.sums: list[np.ndarray] | None = None  # the parts' sums (see _parts)
+
+    def add(self, gid: np.ndarray, status: np.ndarray | None = None, ints: np.ndarray | None = None) -> None:
+        """Events whose slots are `gid`, their value status and (for a sum) their int64 values
+        (0 wherever a value is missing or skipped, as columns.scaled keeps them)."""
+        self.counts += np.bincount(gid, minlength=self.groups)
+        if status is not None and status.any():
+            if not self.skipped:
+                self.skipped = {code: np.zeros(self.groups, dtype=np.int64) for code in SKIP_CODES}
+            for code in SKIP_CODES:
+                hit = status == code
+                if hit.any():
+                    self.skipped[code] += np.bincount(gid[hit], minlength=self.groups)
+        if ints is not None:
+            got = [np.bincount(gid, weights=w, minlength=self.groups) for w in _parts(ints, self.small)]
+            self.sums = got if self.sums is None else [a + b for a, b in zip(self.sums, got)]
+
+    def table(self, sizes: Sequence[int]) -> pa.Table:
+        """k0… (each key's code, decoded from the slot of `sizes`' mixed radix; null: missing),
+        one_sum, s{code}_sum (when anything was skipped), v_sum (with the values' scale)."""
+        present = np.flatnonzero(self.counts)
+        columns: dict[str, pa.Array] = {}
+        rest = present.astype(np.int64)
+        decoded: list[np.ndarray] = []
+        for size in reversed(sizes):
+            decoded.append(rest % size - 1)
+            rest = rest // size
+        for i, codes in enumerate(reversed(decoded)):
+            codes = codes.astype(np.int32)
+            columns[f"k{i}"] = pa.array(codes, mask=codes < 0)
+        columns["one_sum"] = pa.array(self.counts[present])
+        for code, counts in self.skipped.items():
+            columns[f"s{code}_sum"] = pa.array(counts[present])
+        if self.scale is None:
+            return pa.table(columns)
+        sums = _combine([p[present] for p in self.sums]) if self.sums is not None else [0] * len(present)
+        columns["v_sum"] = pa.array(sums, type=pa.int64())
+        return pa.table(columns).replace_schema_metadata({"value_scale": str(self.scale)})
+
+
 def counted(
     frame: EventFrame,
     metric: MetricBase,
@@ -99,9 +151,10 @@ def counted(
     groups = int(np.prod(sizes, dtype=object)) if sizes else 1
     if groups > DENSE_LIMIT:
         return None
+    tally = Tally(groups, found, n)
     name_codes = frame.event_names.codes_of([metric.event_name])
     if not len(name_codes):
-        return _table(keys, sizes, np.zeros(0, np.int64), np.zeros(0, np.int64), {}, None, None)
+        return tally.table(sizes)
     name_code = name_codes[0]
     customer_table = _lookup(frame.customers, customer_ids) if customer_ids is not None else None
     filters = [(frame.path(path).text, _lookup(frame.path(path).text, [str(v) for v in allowed]))
@@ -109,11 +162,6 @@ def counted(
     status = column.status if column is not None else None
     if status is not None and not status.any():  # no value missing or skipped anywhere: nothing to count
         status = None
-    counts = np.zeros(groups, dtype=np.int64)
-    skipped = {code: np.zeros(groups, dtype=np.int64) for code in SKIP_CODES}
-    any_skipped = False
-    small = found is not None and found.max_abs * max(n, 1) < 2**53
-    sums: list[np.ndarray] | None = None  # the parts' sums (see _parts), over every chunk
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         mask = frame.event_names.codes[lo:hi] == name_code
@@ -133,25 +181,9 @@ def counted(
             gid *= size
             gid += key.codes[lo:hi].compress(mask)
             gid += 1
-        counts += np.bincount(gid, minlength=groups)
-        if status is not None:
-            part = status[lo:hi].compress(mask)
-            if part.any():
-                any_skipped = True
-                for code in SKIP_CODES:
-                    hit = part == code
-                    if hit.any():
-                        skipped[code] += np.bincount(gid[hit], minlength=groups)
-        if found is not None:
-            # ints is 0 wherever a value is missing or skipped (columns.scaled), as a sum needs.
-            got = [np.bincount(gid, weights=w, minlength=groups) for w in _parts(found.ints[lo:hi].compress(mask), small)]
-            sums = got if sums is None else [a + b for a, b in zip(sums, got)]
-    present = np.flatnonzero(counts)
-    skip = {code: s[present] for code, s in skipped.items()} if any_skipped else {}
-    values = None
-    if found is not None:
-        values = np.array(_combine([p[present] for p in sums]) if sums is not None else [0] * len(present), dtype=np.int64)
-    return _table(keys, sizes, present, counts[present], skip, values, found.scale if found is not None else None)
+        tally.add(gid, status[lo:hi].compress(mask) if status is not None else None,
+                  found.ints[lo:hi].compress(mask) if found is not None else None)
+    return tally.table(sizes)
 
 
 def _lookup(categories, wanted: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - columns.Categories
@@ -162,24 +194,4 @@ def _lookup(categories, wanted: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - 
     return table
 
 
-def _table(keys: Sequence[Key], sizes: list[int], present: np.ndarray, counts: np.ndarray,
-           skip: dict[int, np.ndarray], values: np.ndarray | None, scale: int | None) -> pa.Table:
-    columns: dict[str, pa.Array] = {}
-    rest = present.astype(np.int64)
-    decoded: list[np.ndarray] = []
-    for size in reversed(sizes):
-        decoded.append(rest % size - 1)
-        rest = rest // size
-    for i, codes in enumerate(reversed(decoded)):
-        codes = codes.astype(np.int32)
-        columns[f"k{i}"] = pa.array(codes, mask=codes < 0)
-    columns["one_sum"] = pa.array(counts.astype(np.int64))
-    for code, s in skip.items():
-        columns[f"s{code}_sum"] = pa.array(s.astype(np.int64))
-    if values is not None:
-        columns["v_sum"] = pa.array(values, type=pa.int64())
-    table = pa.table(columns) if columns else pa.table({"one_sum": pa.array([], pa.int64())})
-    return table if scale is None else table.replace_schema_metadata({"value_scale": str(scale)})
-
-
-__all__ = ["CHUNK", "Key", "OK", "applies", "counted", "exact_sums"]
+__all__ = ["CHUNK", "Key", "Tally", "applies", "counted", "exact_sums"]
