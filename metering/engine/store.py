@@ -62,6 +62,50 @@ class StoreVersion:
     compactions: int
 
 
+def placeholders(sql: str, sqlite: bool) -> str:
+    """`?` parameters as the driver wants them (psycopg: `%s`)."""
+    return sql if sqlite else sql.replace("?", "%s")
+
+
+@contextmanager
+def write_transaction(raw: Any, sqlite: bool) -> Iterator[Any]:
+    """A cursor on `raw` in one transaction holding the store's write lock (SQLite `BEGIN
+    IMMEDIATE`; PostgreSQL a transaction-level advisory lock), committed on success and
+    rolled back on any error. Every writer of events takes it, whichever engine holds them."""
+    try:
+        cur = raw.cursor()
+        if sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+        else:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
+        yield cur
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+
+
+def store_version(cur: Any, sqlite: bool) -> StoreVersion:
+    """The `store_state` row (made when missing: tables made without store.make_engine)."""
+    cur.execute("SELECT events, generation, next_seq, compactions FROM store_state WHERE id = 1")
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(placeholders(
+            "INSERT INTO store_state (id, events, generation, next_seq, compactions) VALUES (1, 0, 0, 1, 0)", sqlite))
+        return StoreVersion(0, 0, 1, 0)
+    return StoreVersion(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def count_import(cur: Any, sqlite: bool, import_id: int, accepted: int, duplicates: int, rejected: int,
+                 future: int) -> int:
+    """Add a batch's counts to its import record; the number of records changed (0: it is gone)."""
+    cur.execute(placeholders(
+        "UPDATE import_batch SET accepted = accepted + ?, duplicates = duplicates + ?,"
+        " rejected = rejected + ?, future = future + ? WHERE id = ?", sqlite),
+        (accepted, duplicates, rejected, future, import_id))
+    return cur.rowcount
+
+
 @dataclass(frozen=True)
 class SegmentRow:
     name: str
@@ -116,7 +160,7 @@ class EventStore:
     # ------------------------------------------------------------------ transactions
 
     def _p(self, sql: str) -> str:
-        return sql if self.sqlite else sql.replace("?", "%s")
+        return placeholders(sql, self.sqlite)
 
     @contextmanager
     def _locked(self, raw: Any = None) -> Iterator[Any]:
@@ -125,16 +169,8 @@ class EventStore:
             own = raw is None
             raw = raw if raw is not None else self.engine.raw_connection()
             try:
-                cur = raw.cursor()
-                if self.sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
-                else:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
-                yield cur
-                raw.commit()
-            except BaseException:
-                raw.rollback()
-                raise
+                with write_transaction(raw, self.sqlite) as cur:
+                    yield cur
             finally:
                 if own:
                     raw.close()
@@ -156,12 +192,7 @@ class EventStore:
             return self._version(cur)
 
     def _version(self, cur: Any) -> StoreVersion:
-        cur.execute("SELECT events, generation, next_seq, compactions FROM store_state WHERE id = 1")
-        row = cur.fetchone()
-        if row is None:  # tables made without store.make_engine (a test fixture)
-            cur.execute(self._p("INSERT INTO store_state (id, events, generation, next_seq, compactions) VALUES (1, 0, 0, 1, 0)"))
-            return StoreVersion(0, 0, 1, 0)
-        return StoreVersion(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        return store_version(cur, self.sqlite)
 
     def segments(self, cur: Any = None) -> list[SegmentRow]:
         """The listed segments, oldest first."""
@@ -339,9 +370,7 @@ class EventStore:
             return Stored(added, future)
 
     def _count_import(self, cur: Any, import_id: int, accepted: int, duplicates: int, rejected: int, future: int) -> None:
-        cur.execute(self._p(
-            "UPDATE import_batch SET accepted = accepted + ?, duplicates = duplicates + ?,"
-            " rejected = rejected + ?, future = future + ? WHERE id = ?"), (accepted, duplicates, rejected, future, import_id))
+        count_import(cur, self.sqlite, import_id, accepted, duplicates, rejected, future)
 
     def _list_segment(self, cur: Any, written: Written, *, import_id: int | None, seq_base: int | None = None) -> None:
         state = self._version(cur)

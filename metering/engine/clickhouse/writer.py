@@ -47,7 +47,7 @@ from metering.engine.batch import EventBatch
 from metering.engine.clickhouse import schema
 from metering.engine.clickhouse.connection import ChdbClient, ClickHouseClient, ClickHouseError, ServerClient
 from metering.engine.interface import Stored
-from metering.engine.store import _PG_LOCK, EventRow
+from metering.engine.store import EventRow, count_import, placeholders, store_version, write_transaction
 
 INLINE_KEYS = 2_000  # keys checked through an array parameter; more go through a Memory table
 _DEFAULT_BLOCK = 1_048_449  # ClickHouse's default max_insert_block_size / min_insert_block_size_rows
@@ -123,7 +123,7 @@ class ClickHouseWriter:
     # ------------------------------------------------------------------ the SQL store's lock
 
     def _p(self, sql: str) -> str:
-        return sql if self.sqlite else sql.replace("?", "%s")
+        return placeholders(sql, self.sqlite)
 
     @contextmanager
     def _locked(self) -> Iterator[Any]:
@@ -131,36 +131,19 @@ class ClickHouseWriter:
         with self._lock:
             raw = self.sql.raw_connection()
             try:
-                cur = raw.cursor()
-                if self.sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
-                else:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
-                yield cur
-                raw.commit()
-            except BaseException:
-                raw.rollback()
-                raise
+                with write_transaction(raw, self.sqlite) as cur:
+                    yield cur
             finally:
                 raw.close()
 
     def _reserve(self, cur: Any, n: int) -> int:
         """The first of n new store numbers (seq), taken from the SQL store."""
-        cur.execute("SELECT next_seq FROM store_state WHERE id = 1")
-        row = cur.fetchone()
-        if row is None:  # tables made without store.make_engine (a fixture)
-            cur.execute(self._p("INSERT INTO store_state (id, events, generation, next_seq, compactions) VALUES (1, 0, 0, 1, 0)"))
-            base = 1
-        else:
-            base = int(row[0])
+        base = store_version(cur, self.sqlite).next_seq
         cur.execute(self._p("UPDATE store_state SET next_seq = next_seq + ? WHERE id = 1"), (n,))
         return base
 
     def _count_import(self, cur: Any, import_id: int, accepted: int, duplicates: int, rejected: int, future: int) -> None:
-        cur.execute(self._p(
-            "UPDATE import_batch SET accepted = accepted + ?, duplicates = duplicates + ?,"
-            " rejected = rejected + ?, future = future + ? WHERE id = ?"), (accepted, duplicates, rejected, future, import_id))
-        if cur.rowcount != 1:
+        if count_import(cur, self.sqlite, import_id, accepted, duplicates, rejected, future) != 1:
             raise self.sql.dialect.dbapi.IntegrityError("the import record is gone")  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ duplicates
