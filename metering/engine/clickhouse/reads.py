@@ -59,6 +59,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _SKIPS = (MISSING, NOT_NUMBER, OUT_OF_RANGE)
+# Each aggregation over a group's rows (val: the exact value, st: its status, vt: its text form)
+_VALUE = {
+    "count": "toDecimal256(count(), 0)",
+    "sum": "sumIf(val, st = 0)",
+    "max": "maxIf(val, st = 0)",
+    "min": "minIf(val, st = 0)",
+    "unique_count": "toDecimal256(uniqExact(vt), 0)",
+    "latest": "argMaxIf(val, (tus, sq), st = 0)",
+}
 # Decimal256(18) holds 58 integer digits; a limit beyond that admits every value anyway.
 _BIG = Decimal(10) ** 57
 # Every read runs with these. query_plan_merge_expressions = 0 keeps the layers of a path's
@@ -190,14 +199,7 @@ class ClickHouseEvents:
         """Per group: n (events), s1…s3 (skipped per reason), nv (events with a value),
         v (the aggregate; NULL when there is none)."""
         agg = _agg(metric)
-        value = {
-            "count": "toDecimal256(count(), 0)",
-            "sum": "sumIf(val, st = 0)",
-            "max": "maxIf(val, st = 0)",
-            "min": "minIf(val, st = 0)",
-            "unique_count": "toDecimal256(uniqExact(vt), 0)",
-            "latest": "argMaxIf(val, (tus, sq), st = 0)",
-        }[agg]
+        value = _VALUE[agg]
         skips = ", ".join(f"countIf(st = {c}) AS s{c}" for c in _SKIPS)
         return f"count() AS n, {skips}, countIf(st = 0) AS nv, {value} AS v"
 
@@ -368,14 +370,7 @@ class ClickHouseEvents:
             return WindowUsage(values, events, skipped, period_events)
         rows_sql, params = self._chained(metric, chain, customer_ids, since_ever=since_ever)
         agg = _agg(metric)
-        value = {
-            "count": "toDecimal256(count(), 0)",
-            "sum": "sumIf(val, st = 0)",
-            "max": "maxIf(val, st = 0)",
-            "min": "minIf(val, st = 0)",
-            "unique_count": "toDecimal256(uniqExact(vt), 0)",
-            "latest": "argMaxIf(val, (tus, sq), st = 0)",
-        }[agg]
+        value = _VALUE[agg]
         query = (f"SELECT pos, b, count() AS n, countIf(inside) AS pn, countIf(st != 0) AS sk, "
                  f"countIf(st = 0) AS nv, {value} AS v FROM ({rows_sql}) GROUP BY pos, b")
         rows = self._rows(query, params)
