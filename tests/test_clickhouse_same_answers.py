@@ -30,7 +30,7 @@ from metering.frame import EventFrame
 from metering.models import MetricCreate
 from metering.workspace import parse_workspace
 from tests.test_clickhouse_reads import copy_events
-from tests.test_properties import BASE, metrics, raw_events, windows
+from tests.test_properties import BASE, metrics, raw_events, records_of, windows
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
            HealthCheck.function_scoped_fixture]
@@ -48,13 +48,7 @@ def ch(chdb_dir: str) -> Any:
 
 def stored(ch: Any, raw: list[Any], twice: list[int]) -> tuple[EventFrame, ClickHouseEvents]:
     """The events stored by the embedded engine, and the same stored events in ClickHouse."""
-    records = []
-    for i, (name, customer, stamp, _, key, props) in enumerate(raw):
-        record: dict[str, Any] = {"event_name": name, "customer_id": customer, "timestamp": stamp, "properties": props}
-        if key is not None:
-            record["idempotency_key"] = key
-        records.append((i + 1, record))
-    parsed = ingest.parse_records(records)
+    parsed = ingest.parse_records(records_of(raw))
     assert parsed.errors == []
     frame = EventFrame.from_parsed(parsed)
     ch.command(f"TRUNCATE TABLE {table_name(ch.database)}")

@@ -515,19 +515,24 @@ def windows(draw: st.DrawFn, ts_values: list[int]) -> dict[str, Any]:
     return {"start": as_given(start_us), "end": as_given(end_us), "start_us": start_us, "end_us": end_us, "customers": customers}
 
 
-# =========================================================================== the properties
-
-
-@SETTINGS
-@given(raw=raw_events(json_text=False), cases=st.data())
-def test_engine_matches_reference_python_records(raw, cases):
+def records_of(raw: list[tuple[str, str, Any, int, str | None, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The drawn events as numbered event objects (as a JSON Lines file would give them)."""
     records = []
     for i, (name, customer, stamp, _, key, props) in enumerate(raw):
         record: dict[str, Any] = {"event_name": name, "customer_id": customer, "timestamp": stamp, "properties": props}
         if key is not None:
             record["idempotency_key"] = key
         records.append((i + 1, record))
-    parsed = ingest.parse_records(records)
+    return records
+
+
+# =========================================================================== the properties
+
+
+@SETTINGS
+@given(raw=raw_events(json_text=False), cases=st.data())
+def test_engine_matches_reference_python_records(raw, cases):
+    parsed = ingest.parse_records(records_of(raw))
     assert parsed.errors == []
     assert parsed.ts_us == [us for _, _, _, us, _, _ in raw]
     frame = EventFrame.from_parsed(parsed)
@@ -557,13 +562,7 @@ def test_engine_matches_reference_after_storing_and_reopening(raw, cases):
     """The persisted path: events stored (as a segment, as rows, both, then perhaps moved into
     segments), read back by a fresh process's cache (deriving and keeping each path's columns)
     and by another (reading the kept columns), answer as the reference does."""
-    records = []
-    for i, (name, customer, stamp, _, key, props) in enumerate(raw):
-        record: dict[str, Any] = {"event_name": name, "customer_id": customer, "timestamp": stamp, "properties": props}
-        if key is not None:
-            record["idempotency_key"] = key
-        records.append((i + 1, record))
-    parsed = ingest.parse_records(records)
+    parsed = ingest.parse_records(records_of(raw))
     engine = store.make_engine("sqlite://")
     events_store = store_for(engine)
     batch = parsed.batch
