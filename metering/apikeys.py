@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from metering import audit
-from metering.models import utcnow
+from metering.models import as_utc, utcnow
 
 ENV_VAR = "METERING_API_KEY"
 PREFIX = "mtr_"
@@ -86,12 +86,6 @@ def upgrade_schema(engine: Engine) -> None:
             conn.execute(text(f"ALTER TABLE api_key ADD COLUMN {name} {kind}{default}"))
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
 @dataclass(frozen=True)
 class KeyInfo:
     """What may be shown about a stored key (never the key itself)."""
@@ -117,8 +111,8 @@ class KeyInfo:
 
 def _info(row: ApiKey) -> KeyInfo:
     assert row.id is not None
-    return KeyInfo(row.id, row.name, row.hint, _aware(row.created_at) or utcnow(), row.created_by,
-                   _aware(row.last_used_at), _aware(row.revoked_at))
+    return KeyInfo(row.id, row.name, row.hint, as_utc(row.created_at) or utcnow(), row.created_by,
+                   as_utc(row.last_used_at), as_utc(row.revoked_at))
 
 
 def _hint(key: str) -> str:

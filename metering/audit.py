@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from metering import csvsafe
-from metering.models import utcnow
+from metering.models import as_utc, utcnow
 
 OK, DENIED = "ok", "denied"
 
@@ -75,14 +75,9 @@ class Entry:
 
     def row(self) -> dict[str, str]:
         return {
-            "at": _utc(self.at).strftime("%Y-%m-%d %H:%M:%S UTC"), "actor": self.actor, "role": self.role,
+            "at": as_utc(self.at).strftime("%Y-%m-%d %H:%M:%S UTC"), "actor": self.actor, "role": self.role,
             "action": self.action, "target": self.target, "detail": self.detail, "outcome": self.outcome,
         }
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def record(engine: Engine, *, actor: str, role: str | None, action: str, target: str = "", detail: str = "",
@@ -105,14 +100,14 @@ def entries(engine: Engine, *, actor: str | None = None, action: str | None = No
     if action:
         query = query.where(AuditEntry.action == action)
     if since is not None:
-        query = query.where(col(AuditEntry.at) >= _utc(since))
+        query = query.where(col(AuditEntry.at) >= as_utc(since))
     if until is not None:
-        query = query.where(col(AuditEntry.at) < _utc(until))
+        query = query.where(col(AuditEntry.at) < as_utc(until))
     query = query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
     if limit is not None:
         query = query.limit(limit)
     with Session(engine) as session:
-        return [Entry(_utc(r.at), r.actor, r.role, r.action, r.target, r.detail, r.outcome)
+        return [Entry(as_utc(r.at), r.actor, r.role, r.action, r.target, r.detail, r.outcome)
                 for r in session.exec(query).all()]
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from metering import periods
 from metering.engine.interface import AggregateResult, Events, GroupResult
-from metering.models import Aggregation, MetricBase, MetricType
+from metering.models import Aggregation, MetricBase, MetricType, as_utc
 from metering.money import round_money
 from metering.plans import Plan, Quota
 from metering.pricing import ChargeResult, price_charge
@@ -84,14 +84,14 @@ class Schedule:
         found = periods.first_period_starting_in_month(
             self.anchor, self.interval, year, month, tz=self.tz, from_anchor=True
         )
-        if found is None or found[0] < _utc(self.anchor):
+        if found is None or found[0] < as_utc(self.anchor):
             return None
         return found
 
     def chain_to(self, window: Window) -> list[Window]:
         """The periods a carryover runs through up to ``window``: every whole period from the
         anchor that ends at or before the window's start, then the window itself."""
-        start = _utc(window[0])
+        start = as_utc(window[0])
         out: list[Window] = []
         k = 0
         while True:
@@ -101,7 +101,7 @@ class Schedule:
             if hi > lo:
                 out.append((lo, hi))
             k += 1
-        out.append((start, _utc(window[1])))
+        out.append((start, as_utc(window[1])))
         return out
 
 
@@ -109,10 +109,6 @@ class Schedule:
 def _first_periods(schedule: Schedule, n: int) -> tuple[Window, ...]:
     # Customers share schedules (one default anchor): compute each list of periods once.
     return tuple(schedule.bounds(k) for k in range(n))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def exact_number(value: Decimal) -> Decimal:
@@ -169,7 +165,7 @@ class PeriodUsage:
 def _group_windows(windows: Mapping[str, Window]) -> dict[Window, list[str]]:
     out: dict[Window, list[str]] = {}
     for cid, (start, end) in windows.items():
-        out.setdefault((_utc(start), _utc(end)), []).append(cid)
+        out.setdefault((as_utc(start), as_utc(end)), []).append(cid)
     return out
 
 
@@ -314,7 +310,7 @@ def _shared_chains(chains: Mapping[str, Sequence[Window]]) -> dict[tuple[Window,
     for cid, chain in chains.items():
         key = converted.get(id(chain))
         if key is None:
-            key = converted[id(chain)] = tuple((_utc(s), _utc(e)) for s, e in chain)
+            key = converted[id(chain)] = tuple((as_utc(s), as_utc(e)) for s, e in chain)
         grouped.setdefault(key, []).append(cid)
     return grouped
 
@@ -517,7 +513,7 @@ def _text(value: Any, memo: dict[Any, str]) -> str | None:
 
 def iso(value: datetime) -> str:
     """An instant as ISO 8601 in UTC with ``Z`` (microseconds only when there are some)."""
-    value = _utc(value)
+    value = as_utc(value)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}"

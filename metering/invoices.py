@@ -50,7 +50,7 @@ from typing import Any
 from metering import billing, csvsafe
 from metering.billing import EXACT, PeriodUsage, Schedule, Window, decimal_text, iso
 from metering.engine.interface import Events
-from metering.models import MetricBase, MetricType
+from metering.models import MetricBase, MetricType, as_utc
 from metering.money import format_money, minor_units, round_money
 from metering.periods import parse_subscription_start
 from metering.plans import Plan
@@ -348,7 +348,7 @@ def invoices_for(
     for a in billed:
         schedule = a.schedule(tz)
         if window is not None:
-            periods[a.customer_id] = (a, (billing._utc(window[0]), billing._utc(window[1])), schedule)
+            periods[a.customer_id] = (a, (as_utc(window[0]), as_utc(window[1])), schedule)
         elif schedule is not None:
             found = _period_in_month(schedule, *month)  # type: ignore[misc]
             if found is not None:

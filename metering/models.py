@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 from pydantic import ValidationInfo, field_validator, model_validator
 from sqlalchemy import JSON, BigInteger, Column, Integer, Text
@@ -53,6 +53,18 @@ def allowed_aggregations(metric_type: MetricType | str) -> list[Aggregation]:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """The moment as an aware UTC datetime; a naive one is UTC (SQLite hands stored times back
+    naive, and every stored time is UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _clean_path(value: str | None, label: str) -> str | None:

@@ -29,7 +29,7 @@ import urllib.request
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from metering.billing import iso
-from metering.models import utcnow
+from metering.models import as_utc, utcnow
 from metering.quotas.tables import AlertWebhook, QuotaAlert
 from metering.values import EXACT, decimal_str
 
@@ -57,12 +57,6 @@ __all__ = [
 
 
 # --- the log --------------------------------------------------------------------------------
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -88,9 +82,9 @@ class Alert:
     def of(cls, row: QuotaAlert) -> Alert:
         return cls(
             int(row.id or 0), row.customer_id, row.metric, row.plan, row.metric_type, Decimal(row.threshold),
-            _aware(row.period_start), _aware(row.period_end), Decimal(row.used), Decimal(row.available),  # type: ignore[arg-type]
-            Decimal(row.limit), _aware(row.created_at), row.delivery, row.attempts, row.last_error,  # type: ignore[arg-type]
-            _aware(row.delivered_at),
+            as_utc(row.period_start), as_utc(row.period_end), Decimal(row.used), Decimal(row.available),  # type: ignore[arg-type]
+            Decimal(row.limit), as_utc(row.created_at), row.delivery, row.attempts, row.last_error,  # type: ignore[arg-type]
+            as_utc(row.delivered_at),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -152,7 +146,7 @@ class Recorder:
             with Session(engine) as session:
                 rows = session.exec(select(QuotaAlert.threshold, QuotaAlert.period_start).where(
                     QuotaAlert.customer_id == cid, QuotaAlert.metric == metric)).all()
-            found = {Decimal(t) for t, s in rows if _aware(s) == start}
+            found = {Decimal(t) for t, s in rows if as_utc(s) == start}
             self._known[key] = found
         return found
 

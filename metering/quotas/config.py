@@ -14,7 +14,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -176,8 +175,3 @@ class ConfigCache:
                     config = self._config = fresh_config
             return config
 
-
-def now_utc() -> datetime:
-    from datetime import timezone
-
-    return datetime.now(timezone.utc)

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from metering.billing import iso
+from metering.models import as_utc
 from metering.quotas import rules
 from metering.quotas.config import metric_type
 from metering.quotas.ledger import QuotaPeriodError, ledger_for
@@ -97,7 +98,7 @@ def check(
     Raises NoQuota (no such quota, or the subscription has not started) and ValueError for a
     quantity that is not a number ≥ 0."""
     quantity = _quantity(quantity)
-    moment = datetime.now(timezone.utc) if now is None else _aware(now)
+    moment = datetime.now(timezone.utc) if now is None else as_utc(now)
     ledger = ledger_for(engine)
     try:
         holder, entry = ledger.state(customer_id, metric_code, moment)
@@ -132,10 +133,6 @@ def _quantity(value: Any) -> Decimal:
     if not value.is_finite() or value < 0:
         raise ValueError("quantity must be a number of units, 0 or more")
     return value
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _why_none(ledger: Any, customer_id: str, metric_code: str) -> str:
