@@ -61,7 +61,10 @@ def test_importing_a_file_twice_adds_nothing_also_before_merges(events_url, sql_
     first = ingest.import_file(sql_engine, path)
     assert (first.accepted, first.duplicates, first.rejected) == (60, 0, 1)
     assert first.errors[0].line == 62 and first.errors[0].field == "timestamp"
+    assert raw_count(events_url) == 60
     before = aggregate(stored_events(sql_engine), tokens_metric())
+    # the metric's path got its columns: the 60 rows were written again with them, and merged
+    assert raw_count(events_url) == 60
     second = ingest.import_file(sql_engine, path)
     assert (second.accepted, second.duplicates, second.rejected) == (0, 60, 1)
     assert len(stored_events(sql_engine)) == 60 == store.event_count(sql_engine)

@@ -38,7 +38,7 @@ def stored_events(engine: Engine) -> Events:
     """The store's events now (the process's shared, incrementally refreshed view)."""
     place = _clickhouse()
     if place is not None:
-        return place.events()
+        return place.events(engine)
     from metering.engine.frame import shared_frames
 
     return shared_frames().get(engine)

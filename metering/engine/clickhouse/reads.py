@@ -22,23 +22,23 @@ written in SQL in `metering.engine.clickhouse.sql`. Customer lists travel as one
 parameter (no query-size limit); every other value is a quoted literal. Needs ClickHouse
 23.10 or later (arrayFold); chdb embeds a current one.
 
-Speed (chdb on this 2-core machine, 1M events with four properties each): count 0.01 s;
-sum of integers 0.2–0.3 s; sum of non-integer numbers ~1–2 s (their literal text is re-read
-from the JSON, see sql.marked); unique_count 0.3 s; usage of 1,000 customers over 4 windows
-0.5 s; their limit_metered walk 1.3 s. Reads parse the JSON text of the events they select,
-so time grows with the events a question covers.
+Paths a metric reads are columns of the table (`paths`): rows that carry them are read from
+those columns, other rows (if any) from the JSON text by the same rules (`_selected`). A read
+over a source without such columns (an OpenMeter table) always reads the JSON text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metering.engine.clickhouse import sql
+from metering.engine.clickhouse import paths as pathcols
+from metering.engine.clickhouse import schema, sql
+from metering.engine.clickhouse.schema import ident as sql_ident
 from metering.engine.clickhouse.connection import ClickHouseClient, ClickHouseError
 from metering.engine.columnar.aggregate import SKIP_REASONS, value_path
 from metering.engine.columns import MISSING, NOT_NUMBER, OUT_OF_RANGE, to_us
@@ -119,9 +119,15 @@ def _positions(cids: Sequence[str]) -> dict[int, list[int]]:
 class ClickHouseEvents:
     """Stored events in ClickHouse (see the module docstring)."""
 
-    def __init__(self, client: ClickHouseClient, source: str) -> None:
+    def __init__(self, client: ClickHouseClient, source: str, *, database: str | None = None,
+                 keep: Callable[[Sequence[str]], None] | None = None) -> None:
         self.client = client
         self.source = source
+        # path columns (`paths`): the table's database (None: a source without them, e.g.
+        # OpenMeter's), and how to give a path its columns (None: read-only)
+        self.database = database
+        self.keep = keep
+        self._kept: dict[str, pathcols.PathColumns] = {}
         self._settings = _SETTINGS
 
     # ------------------------------------------------------------------ plumbing
@@ -155,11 +161,73 @@ class ClickHouseEvents:
             where.append("customer_id IN (SELECT arrayJoin({cids:Array(String)}))" if len(customer_ids) else "0")
         return where
 
+    def _path_columns(self, needed: Sequence[str]) -> dict[str, pathcols.PathColumns] | None:
+        """The columns of these paths (`paths`), given to them first if they have none yet and
+        this source may be written; None when they cannot be had (reads then parse the JSON)."""
+        if self.database is None or not needed:
+            return None
+        if any(p not in self._kept for p in needed):
+            self._kept = pathcols.stored(self.client, self.database)
+            missing = [p for p in needed if p not in self._kept]
+            if missing and self.keep is not None:
+                self.keep(missing)
+                self._kept = pathcols.stored(self.client, self.database)
+        if any(p not in self._kept for p in needed):
+            return None
+        return {p: self._kept[p] for p in needed}
+
     def _selected(self, metric: MetricBase, start: Instant = None, end: Instant = None,
                   customer_ids: Sequence[str] | None = None, *, labels: Sequence[str] = ()) -> str:
         """The metric's events as rows of: cid, tus (ts in µs), sq (seq), g0… (the label
         paths' text forms), vt (the value path's text form), st (skip status), val (the
-        exact value, sum/max/min/latest)."""
+        exact value, sum/max/min/latest). Rows that carry the paths' columns read them; the
+        others (if any) read the JSON text by the same rules."""
+        path = value_path(metric)
+        needed = list(dict.fromkeys([*metric.filters, *labels, *([path] if path is not None else [])]))
+        where = self._conditions(metric, start, end, customer_ids)
+        cols = self._path_columns(needed)
+        if cols is None:
+            return self._from_json(metric, where, labels)
+        every = " AND ".join(f"{sql_ident(c.has)} = 1" for c in cols.values())
+        fast = self._from_columns(metric, where + [every], labels, cols)
+        if not self._some_lack(cols):
+            return fast
+        slow = self._from_json(metric, where + [f"NOT ({every})"], labels, low_cardinality=True)
+        return f"SELECT * FROM ({fast}) UNION ALL SELECT * FROM ({slow})"
+
+    def _some_lack(self, cols: dict[str, pathcols.PathColumns]) -> bool:
+        """Whether any stored row lacks one of these paths' columns (a row stored by a writer
+        that did not know the path yet, or by another tool). Reads only the `h` columns,
+        without FINAL (a row that lacks them in any copy counts), so the JSON branch is left
+        out when nothing needs it (a few ms at 10M rows; asked on every read, never cached,
+        as any write may add such rows)."""
+        lack = " OR ".join(f"{sql_ident(c.has)} = 0" for c in cols.values())
+        table = schema.table_name(self.database)  # type: ignore[arg-type]
+        return bool(self._scalar(f"SELECT count() FROM (SELECT 1 FROM {table} WHERE {lack} LIMIT 1)"))
+
+    def _from_columns(self, metric: MetricBase, where: list[str], labels: Sequence[str],
+                      cols: dict[str, pathcols.PathColumns]) -> str:
+        agg = _agg(metric)
+        path = value_path(metric)
+        conds = list(where)
+        for fpath, allowed in metric.filters.items():
+            texts = [str(v) for v in allowed]
+            conds.append(f"{sql_ident(cols[fpath].text)} IN ({', '.join(sql.lit(t) for t in texts)})" if texts else "0")
+        out = ["customer_id AS cid", "toUnixTimestamp64Micro(ts) AS tus", "seq AS sq",
+               *(f"{sql_ident(cols[p].text)} AS g{i}" for i, p in enumerate(labels))]
+        if path is None:
+            out.append(f"toUInt8({sql.OK}) AS st")
+        elif agg != Aggregation.unique_count.value:
+            c = cols[path]
+            out += [f"{sql_ident(c.text)} AS vt", f"{sql_ident(c.status)} AS st", f"{sql_ident(c.number)} AS val"]
+        else:
+            c = cols[path]
+            out += [f"{sql_ident(c.text)} AS vt", f"toUInt8(if(vt IS NULL, {MISSING}, {sql.OK})) AS st"]
+        return f"SELECT {', '.join(out)} FROM {self.source} WHERE {' AND '.join(conds)}"
+
+    def _from_json(self, metric: MetricBase, where: list[str], labels: Sequence[str], *,
+                   low_cardinality: bool = False) -> str:
+        """The rows of `_selected`, each path read from the JSON text (sql.Paths)."""
         agg = _agg(metric)
         path = value_path(metric)
         # the filters' paths first: the other paths are read only for the events that pass
@@ -168,9 +236,9 @@ class ClickHouseEvents:
         paths = sql.Paths(rest)
 
         def name(p: str) -> str:
-            return filtering.name(p) if p in metric.filters else paths.name(p)
+            text = filtering.name(p) if p in metric.filters else paths.name(p)
+            return f"toLowCardinality({text})" if low_cardinality else text
 
-        where = self._conditions(metric, start, end, customer_ids)
         inner = (f"SELECT customer_id AS cid, toUnixTimestamp64Micro(ts) AS tus, seq AS sq, properties "
                  f"FROM {self.source} WHERE {' AND '.join(where)}")
         query = sql.select_layers(inner, filtering.layers())
@@ -191,7 +259,7 @@ class ClickHouseEvents:
         elif numeric:
             cols += [f"{name(path)} AS vt", "st", "val"]
         else:
-            cols += [f"{name(path)} AS vt", f"if(vt IS NULL, {MISSING}, {sql.OK}) AS st"]
+            cols += [f"{name(path)} AS vt", f"toUInt8(if(vt IS NULL, {MISSING}, {sql.OK})) AS st"]
         return f"SELECT {', '.join(cols)} FROM ({query}){_FENCE}"
 
     @staticmethod
@@ -409,7 +477,8 @@ class ClickHouseEvents:
             return {}
         limit = Decimal(limit)
         rows_sql, params = self._chained(metric, chain, customer_ids)
-        whole = max(int(limit.to_integral_value(rounding=ROUND_FLOOR)), 0)
+        # a count never passes 2^63 - 1: a larger limit is that (a longer literal reads as Float64)
+        whole = min(max(int(limit.to_integral_value(rounding=ROUND_FLOOR)), 0), 2**63 - 1)
         cap = _limit18(limit)
         base = "SELECT pos, b, count() AS n, countIf(st != 0) AS sk"
         if agg == "count":

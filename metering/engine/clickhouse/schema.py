@@ -22,6 +22,8 @@ Why these choices:
 * No PARTITION BY: events may be dated 1900–2199, and an insert spanning more partitions than
   `max_partitions_per_insert_block` (100) would be refused; the sorting key already narrows
   reads by event name, customer and time.
+* Property paths a metric reads get columns of their own, added when first read
+  (metering.engine.clickhouse.paths): the table above is where they start.
 * A bloom filter index on the idempotency key: the writer's "is this key stored?" checks
   read a few granules instead of the whole key column.
 """

@@ -34,10 +34,17 @@ class EventsPlace:
     source: str
     writers: dict[int, Any] = field(default_factory=dict)
 
-    def events(self) -> Events:
+    def events(self, engine: Engine | None = None) -> Events:
+        """The events' reads; given the SQL store, paths metrics read get columns (`paths`)
+        under its writer's lock."""
         from metering.engine.clickhouse.reads import ClickHouseEvents
 
-        return ClickHouseEvents(self.client, self.source)
+        if self.setting.openmeter:
+            return ClickHouseEvents(self.client, self.source)
+        keep = None
+        if engine is not None:
+            keep = lambda paths: self.writer(engine).keep_paths(paths)  # noqa: E731
+        return ClickHouseEvents(self.client, self.source, database=self.setting.database, keep=keep)
 
     def writer(self, engine: Engine) -> EventWriter:
         found = self.writers.get(id(engine))

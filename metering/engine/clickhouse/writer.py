@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +44,8 @@ from sqlalchemy.engine import Engine
 
 from metering.engine import keys as keymod
 from metering.engine.batch import EventBatch
+from metering.engine.batch import derive_text
+from metering.engine.clickhouse import paths as pathcols
 from metering.engine.clickhouse import schema
 from metering.engine.clickhouse.connection import ChdbClient, ClickHouseClient, ClickHouseError, ServerClient
 from metering.engine.interface import Stored
@@ -179,7 +181,8 @@ class ClickHouseWriter:
         first = keymod.first_of_each(batch.k1, batch.k2)
         return self._write(
             _plain(batch.event_name), _plain(batch.customer_id), np.asarray(batch.ts_us, dtype=np.int64), keys,
-            _plain(batch.properties), first, import_id=import_id, rejected=rejected, future_after_us=future_after_us)
+            _plain(batch.properties), first, batch.text, import_id=import_id, rejected=rejected,
+            future_after_us=future_after_us)
 
     write_batch = store  # the embedded store's name for a bulk write (store.write_batch)
 
@@ -193,12 +196,15 @@ class ClickHouseWriter:
             stamps = []
         keys = pa.array(key_texts, type=pa.string())
         first = ~_repeated(keys)
+        texts = pa.array(props, pa.string())
         return self._write(
             pa.array(names, pa.string()), pa.array(customers, pa.string()), np.asarray(stamps, dtype=np.int64), keys,
-            pa.array(props, pa.string()), first, import_id=import_id, rejected=rejected, future_after_us=future_after_us)
+            texts, first, lambda path: derive_text(texts, path), import_id=import_id, rejected=rejected,
+            future_after_us=future_after_us)
 
     def _write(self, names: pa.Array, customers: pa.Array, ts_us: np.ndarray, keys: pa.Array, props: pa.Array,
-               first: np.ndarray, *, import_id: int | None, rejected: int, future_after_us: int | None) -> Stored:
+               first: np.ndarray, text_of: Callable[[str], pa.Array], *, import_id: int | None, rejected: int,
+               future_after_us: int | None) -> Stored:
         n = len(ts_us)
         future = 0 if future_after_us is None else int(np.count_nonzero(ts_us > future_after_us))
         with self._locked() as cur:
@@ -222,8 +228,27 @@ class ClickHouseWriter:
                     else pa.nulls(added, pa.int64()),
                     "seq": pa.array(seq0 + np.arange(added, dtype=np.uint64), pa.uint64()),
                 })
+                # the paths metrics read, as columns (the table's list is read under the lock:
+                # a path added by another process since is written too)
+                kept = pathcols.stored(self.client, self.database)
+                for name, column in pathcols.values(kept.values(), text_of, fresh, n).items():
+                    data = data.append_column(name, column)
                 self._insert(data, _token(self.database, import_id, seq0, new_keys))
         return Stored(added, future)
+
+    # ------------------------------------------------------------------ path columns
+
+    def keep_paths(self, paths: Sequence[str]) -> None:
+        """Give these property paths their columns (see `paths`): added, then every stored row
+        written again with them, under the write lock (no import or delete in between)."""
+        with self._locked():
+            have = pathcols.stored(self.client, self.database)
+            wanted = list(dict.fromkeys(paths))
+            pathcols.add_columns(self.client, self.database, [p for p in wanted if p not in have])
+            # every wanted path with rows lacking it (new ones; one whose backfill was cut off)
+            lacking = pathcols.lacking(self.client, self.database, wanted)
+            if lacking:
+                pathcols.backfill(self.client, self.database, lacking, pathcols.table_columns(self.client, self.database))
 
     def _insert(self, data: pa.Table, token: str) -> None:
         settings = insert_settings(data.num_rows, token)

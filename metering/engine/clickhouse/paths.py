@@ -1,0 +1,169 @@
+"""Property paths kept as columns of the ClickHouse events table, so reads skip the JSON.
+
+Reading a metric's paths from the properties' JSON text under the value rules (`sql.Paths`)
+costs a JSON parse (and for non-integers a regular-expression pass) per selected event: at
+10M events a preview took seconds. So, as the embedded engine keeps what a path became, each
+path a metric reads gets four columns here, named by a hash of the path (its text is the
+columns' COMMENT):
+
+* `p<h>_h UInt8 DEFAULT 0`: 1 where the row carries the path's values below. Rows stored
+  before the path got its columns read 0 (ClickHouse fills an added column's default).
+* `p<h>_t LowCardinality(Nullable(String))`: the text form (filters, groups, unique_count).
+* `p<h>_n Nullable(Decimal256(18))`: the exact number (NULL unless the status is OK).
+* `p<h>_s UInt8`: the skip status (OK, MISSING, NOT_NUMBER, OUT_OF_RANGE).
+
+The values are the embedded engine's own: the writer computes them with
+`EventBatch.text` / `columns.numbers` for every path the table has columns for. A path gets
+its columns the first time a metric reads it (`keep`): the columns are added, then the rows
+without them are written again with them, computed in SQL by the value rules (one
+INSERT … SELECT FROM table FINAL; the ReplacingMergeTree keeps the newer copy of a row, which
+has the same key and version, and FINAL reads it before any merge), then the table is merged
+(OPTIMIZE … FINAL) so that reads do not merge the two copies every time. That runs under the
+writer's lock, so no delete or import interleaves. It costs a rewrite of the table once per
+new path, as the embedded engine derives a new path once.
+
+Reads (`reads.ClickHouseEvents._selected`) take rows whose `h` columns are all 1 from the
+columns and the rest (rows written by a process that did not know the path yet) through the
+JSON rules, so an answer never depends on which rows have columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from metering.engine.clickhouse import schema, sql
+from metering.engine.clickhouse.connection import ClickHouseClient
+from metering.engine.columns import numbers
+
+_PREFIX = "path:"
+
+
+@dataclass(frozen=True)
+class PathColumns:
+    """The columns of one path."""
+
+    path: str
+    base: str
+
+    @property
+    def has(self) -> str:
+        return f"{self.base}_h"
+
+    @property
+    def text(self) -> str:
+        return f"{self.base}_t"
+
+    @property
+    def number(self) -> str:
+        return f"{self.base}_n"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}_s"
+
+
+def columns_of(path: str) -> PathColumns:
+    return PathColumns(path, "p" + hashlib.blake2b(path.encode(), digest_size=6).hexdigest())
+
+
+def stored(client: ClickHouseClient, database: str, table: str = schema.EVENTS_TABLE) -> dict[str, PathColumns]:
+    """The paths the table has columns for (every one of the four present)."""
+    rows = client.query_arrow(
+        "SELECT name, comment FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+        {"db": database, "t": table}).to_pylist()
+    names = {r["name"] for r in rows}
+    found: dict[str, PathColumns] = {}
+    for r in rows:
+        comment = r["comment"] or ""
+        if r["name"].endswith("_h") and comment.startswith(_PREFIX):
+            cols = columns_of(comment[len(_PREFIX):])
+            if cols.base + "_h" == r["name"] and {cols.text, cols.number, cols.status} <= names:
+                found[cols.path] = cols
+    return found
+
+
+def add_columns(client: ClickHouseClient, database: str, paths: Iterable[str]) -> list[PathColumns]:
+    """Add the columns of these paths (idempotent; the `h` column last, so a path is listed
+    by `stored` only once all four exist)."""
+    table = schema.table_name(database)
+    added = []
+    for path in paths:
+        cols = columns_of(path)
+        note = sql.lit(_PREFIX + path)
+        for name, ddl in ((cols.text, "LowCardinality(Nullable(String))"), (cols.number, "Nullable(Decimal256(18))"),
+                          (cols.status, f"UInt8 DEFAULT {sql.MISSING}"), (cols.has, "UInt8 DEFAULT 0")):
+            client.command(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {schema.ident(name)} {ddl} COMMENT {note}")
+        added.append(cols)
+    return added
+
+
+def backfill(client: ClickHouseClient, database: str, paths: Sequence[PathColumns], every: Sequence[str]) -> None:
+    """Write again, with these paths' columns computed by the value rules in SQL, every row
+    that lacks one of them. `every` is the table's column list (what is copied as it is)."""
+    if not paths:
+        return
+    table = schema.table_name(database)
+    source = schema.events_source(database)
+    computed = {c for p in paths for c in (p.has, p.text, p.number, p.status)}
+    kept = [c for c in every if c not in computed and c != "keep_first"]
+    rule = sql.Paths([p.path for p in paths])
+    lacking = " OR ".join(f"{schema.ident(p.has)} = 0" for p in paths)
+    query = sql.select_layers(f"SELECT * FROM {source} WHERE {lacking}", rule.layers())
+    outs: list[str] = []
+    for i, p in enumerate(paths):
+        query = sql.select_layers(query, rule.number_layers(p.path))
+        query = f"SELECT * EXCEPT (tr, st, val), st AS b{i}_s, val AS b{i}_n FROM ({query})"
+        outs += [f"toUInt8(1) AS {schema.ident(p.has)}", f"toLowCardinality({rule.name(p.path)}) AS {schema.ident(p.text)}",
+                 f"b{i}_n AS {schema.ident(p.number)}", f"toUInt8(b{i}_s) AS {schema.ident(p.status)}"]
+    names = ", ".join(schema.ident(c) for c in kept)
+    targets = ", ".join([names, *(schema.ident(c) for p in paths for c in (p.has, p.text, p.number, p.status))])
+    client.command(
+        f"INSERT INTO {table} ({targets}) SELECT {names}, {', '.join(outs)} FROM ({query}) "
+        f"SETTINGS query_plan_merge_expressions = 0")
+    # Merge now: until the older copies are merged away, FINAL would merge them on every read.
+    client.command(f"OPTIMIZE TABLE {table} FINAL")
+
+
+def lacking(client: ClickHouseClient, database: str, paths: Sequence[str]) -> list[PathColumns]:
+    """Those of these paths (with columns) that some stored row lacks."""
+    cols = [columns_of(p) for p in paths]
+    if not cols:
+        return []
+    counts = ", ".join(f"countIf({schema.ident(c.has)} = 0) AS l{i}" for i, c in enumerate(cols))
+    row = client.query_arrow(f"SELECT {counts} FROM {schema.events_source(database)}").to_pylist()[0]
+    return [c for i, c in enumerate(cols) if row[f"l{i}"]]
+
+
+def table_columns(client: ClickHouseClient, database: str, table: str = schema.EVENTS_TABLE) -> list[str]:
+    rows = client.query_arrow(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "AND default_kind NOT IN ('MATERIALIZED', 'ALIAS', 'EPHEMERAL') ORDER BY position",
+        {"db": database, "t": table}).to_pylist()
+    return [r["name"] for r in rows]
+
+
+def values(paths: Iterable[PathColumns], text_of: Callable[[str], pa.Array], rows: np.ndarray, n: int) -> dict[str, pa.Array]:
+    """The path columns of an insert: for each path, the embedded engine's text form, number
+    and status of the rows `rows` (of `n`)."""
+    out: dict[str, pa.Array] = {}
+    idx = pa.array(rows, pa.int64())
+    whole = len(rows) == n
+    for p in paths:
+        text = text_of(p.path)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        if pa.types.is_dictionary(text.type):
+            text = text.cast(pa.string())
+        if not whole:
+            text = text.take(idx)
+        number, status = numbers(text.dictionary_encode())
+        out[p.has] = pa.array(np.ones(len(rows), dtype=np.uint8))
+        out[p.text] = text
+        out[p.number] = number
+        out[p.status] = pa.array(np.asarray(status, dtype=np.uint8))
+    return out

@@ -1,0 +1,97 @@
+"""Property paths as columns of the ClickHouse events table (metering.engine.clickhouse.paths).
+
+A metric's first read gives its paths columns and writes the stored rows again with them;
+later writes (file imports and API bodies) fill them; reads take those rows from the columns
+and the rest from the JSON text, with the embedded engine's answers either way.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from metering import ingest, store
+from metering.aggregation import aggregate
+from metering.engine import event_writer, stored_events
+from metering.engine.clickhouse import paths
+from metering.engine.frame import EventFrame
+from metering.models import MetricCreate
+from tests.clickhouse_env import events_url, place, raw_count, sql_engine  # noqa: F401 (fixtures)
+
+METRIC = MetricCreate(name="T", code="t", unit="u", event_name="llm.tokens", aggregation="sum", value_property="tokens",
+                      filters={"model": ["m0", "m1"]}, group_by=["region.name"])
+
+
+def lines(n: int, start: int = 0) -> str:
+    rows = []
+    for i in range(start, start + n):
+        props = {"tokens": [f"{i}.25", i, "x", True, None][i % 5], "model": f"m{i % 3}",
+                 **({"region.name": "dotted"} if i % 7 == 0 else {"region": {"name": f"r{i % 2}"}})}
+        rows.append(json.dumps({"event_name": "llm.tokens", "customer_id": f"c{i % 4}",
+                                "timestamp": f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:00:00Z", "properties": props}))
+    return "\n".join(rows) + "\n"
+
+
+def counts(url: str) -> tuple[int, int]:
+    """(rows FINAL reads, of which carry the metric's path columns)."""
+    p = place(url)
+    has = " AND ".join(f"`{paths.columns_of(x).has}` = 1" for x in ("tokens", "model", "region.name"))
+    row = p.client.query_arrow(f"SELECT count() AS n, countIf({has}) AS c FROM {p.source}").to_pylist()[0]
+    return int(row["n"]), int(row["c"])
+
+
+def reference(text: str):
+    return aggregate(EventFrame.from_parsed(ingest.parse_jsonl(text)), METRIC)
+
+
+def test_a_metrics_paths_get_columns_and_later_writes_fill_them(events_url, sql_engine, tmp_path):
+    first = tmp_path / "a.jsonl"
+    first.write_text(lines(70))
+    ingest.import_file(sql_engine, first)
+    p = place(events_url)
+    assert paths.stored(p.client, p.setting.database) == {}
+    answer = aggregate(stored_events(sql_engine), METRIC)  # gives the paths columns
+    assert answer == reference(lines(70)) and answer.skipped > 0 and len(answer.groups) == 3
+    assert set(paths.stored(p.client, p.setting.database)) == {"tokens", "model", "region.name"}
+    assert counts(events_url) == (70, 70) and raw_count(events_url) == 70  # written again, then merged
+
+    second = tmp_path / "b.jsonl"
+    second.write_text(lines(30, start=70))
+    ingest.import_file(sql_engine, second)  # a file import fills the columns
+    event_writer(sql_engine).insert_rows(  # and so does the API's path
+        [("llm.tokens", "c9", 1_790_000_000_000_000, "api-1", json.dumps({"tokens": "2.5", "model": "m1"}))],
+        import_id=None)
+    assert counts(events_url) == (101, 101)
+    expected = reference(lines(100) + json.dumps({"event_name": "llm.tokens", "customer_id": "c9",
+                                                  "timestamp": "2026-09-21T14:13:20Z", "idempotency_key": "api-1",
+                                                  "properties": {"tokens": "2.5", "model": "m1"}}) + "\n")
+    assert aggregate(stored_events(sql_engine), METRIC) == expected
+    assert expected.value == sum(Decimal(f"{i}.25") if i % 5 == 0 else Decimal(i) for i in range(100)
+                                 if i % 5 in (0, 1) and i % 3 in (0, 1)) + Decimal("2.5")
+
+
+def test_rows_without_the_columns_are_read_from_the_json(events_url, sql_engine, tmp_path):
+    """Rows a writer stored without the columns (one that did not know the path yet) answer
+    the same, read through the JSON rules, beside rows that have them."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines(40))
+    ingest.import_file(sql_engine, path)
+    aggregate(stored_events(sql_engine), METRIC)
+    p = place(events_url)
+    table = f"`{p.setting.database}`.`events`"
+    # a later copy of ten rows without the columns: FINAL reads the copy
+    p.client.command(f"INSERT INTO {table} (event_name, customer_id, ts, idempotency_key, properties, import_id, seq) "
+                     f"SELECT event_name, customer_id, ts, idempotency_key, properties, import_id, seq FROM {p.source} "
+                     f"ORDER BY seq LIMIT 10")
+    assert counts(events_url) == (40, 30)
+    assert aggregate(stored_events(sql_engine), METRIC) == reference(lines(40))
+
+
+def test_deleting_an_import_after_the_columns_were_added_deletes_every_copy(events_url, sql_engine, tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines(20))
+    result = ingest.import_file(sql_engine, path)
+    aggregate(stored_events(sql_engine), METRIC)
+    assert raw_count(events_url) == 20
+    assert store.delete_import(sql_engine, result.import_id) == 20
+    assert raw_count(events_url) == 0 and aggregate(stored_events(sql_engine), METRIC).events == 0
