@@ -95,3 +95,22 @@ def test_deleting_an_import_after_the_columns_were_added_deletes_every_copy(even
     assert raw_count(events_url) == 20
     assert store.delete_import(sql_engine, result.import_id) == 20
     assert raw_count(events_url) == 0 and aggregate(stored_events(sql_engine), METRIC).events == 0
+
+
+def test_a_source_that_cannot_be_altered_reads_the_json(events_url, sql_engine, tmp_path):
+    """Giving a path its columns may be refused (a user without ALTER rights): the read
+    answers from the JSON text instead of failing."""
+    from metering.engine.clickhouse.connection import ClickHouseError
+    from metering.engine.clickhouse.reads import ClickHouseEvents
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines(30))
+    ingest.import_file(sql_engine, path)
+    p = place(events_url)
+
+    def refuse(paths_: object) -> None:
+        raise ClickHouseError("Not enough privileges: ALTER ADD COLUMN")
+
+    events = ClickHouseEvents(p.client, p.source, database=p.setting.database, keep=refuse)
+    assert aggregate(events, METRIC) == reference(lines(30))
+    assert paths.stored(p.client, p.setting.database) == {}

@@ -170,7 +170,10 @@ class ClickHouseEvents:
             self._kept = pathcols.stored(self.client, self.database)
             missing = [p for p in needed if p not in self._kept]
             if missing and self.keep is not None:
-                self.keep(missing)
+                try:
+                    self.keep(missing)
+                except ClickHouseError:  # a user without ALTER/INSERT rights: the JSON answers the same
+                    self.keep = None
                 self._kept = pathcols.stored(self.client, self.database)
         if any(p not in self._kept for p in needed):
             return None
