@@ -333,3 +333,18 @@ def test_an_import_in_blocks_counts_each_block_on_its_record(events_url, sql_eng
     parts = p.client.query_arrow("SELECT count() AS n FROM system.parts WHERE database = {d:String} AND table = 'events' AND active",
                                  {"d": p.setting.database}).to_pylist()[0]["n"]
     assert parts <= 8  # one part per block at most (merges may have joined some)
+
+
+def test_a_client_key_shaped_like_a_content_key_still_counts_as_stored(events_url, sql_engine, tmp_path):
+    """Content keys are looked for among the rows of their own time only; a client's key of
+    the same shape on a row of another time is found too (`odd_key`)."""
+    path = tmp_path / "three.csv"
+    path.write_text(csv_text(3, bad=False))
+    key = ingest.read_events(path).batch.key_text()[1].as_py()
+    assert key.startswith("h:")
+    event_writer(sql_engine).insert_rows([("llm.tokens", "cus_9", 1_700_000_000_000_000, key, "{}")], import_id=None)
+    result = ingest.import_file(sql_engine, path)
+    assert (result.accepted, result.duplicates) == (2, 1)
+    again = ingest.import_file(sql_engine, path)
+    assert (again.accepted, again.duplicates) == (0, 3)
+    assert len(stored_events(sql_engine)) == 3

@@ -25,7 +25,10 @@ Why these choices:
 * Property paths a metric reads get columns of their own, added when first read
   (metering.engine.clickhouse.paths): the table above is where they start.
 * A bloom filter index on the idempotency key: the writer's "is this key stored?" checks
-  read a few granules instead of the whole key column.
+  read a few granules instead of the whole key column. For content keys (which carry their
+  event's time) the check reads only the rows of the write's time range: a minmax index on
+  `ts` per granule, and `odd_key` (with its own minmax index) marking the rare rows whose key
+  looks like a content key without being their own.
 """
 
 from __future__ import annotations
@@ -65,9 +68,22 @@ ORDER BY (event_name, customer_id, ts, idempotency_key)
 """
 
 
+# A row whose key looks like a content key (`h:` + 16 hex digits of its time + 16 of a hash)
+# but does not carry the row's own time: a client's key of that shape. The writer's check of
+# content keys reads only the rows of their time range, and these (metering.engine.keys).
+ODD_KEY = (
+    "match(idempotency_key, '^h:[0-9a-f]{32}$') AND substring(idempotency_key, 3, 16) != "
+    "leftPad(lower(hex(toUInt64(toUnixTimestamp64Micro(ts) + 4611686018427387904))), 16, '0')"
+)
+
 # Columns and indexes added after the first version (CREATE TABLE IF NOT EXISTS keeps an old
-# table as it was): (kind, name, DDL fragment).
-_ADDED: list[tuple[str, str, str]] = []
+# table as it was): (kind, name, DDL fragment). An added MATERIALIZED column is computed on
+# read for parts written before it; an added index skips nothing in those parts.
+_ADDED: list[tuple[str, str, str]] = [
+    ("column", "odd_key", f"UInt8 MATERIALIZED {ODD_KEY}"),
+    ("index", "idx_ts", "ts TYPE minmax GRANULARITY 1"),
+    ("index", "idx_odd_key", "odd_key TYPE minmax GRANULARITY 1"),
+]
 
 
 def migrate(client: ClickHouseClient, database: str | None = None) -> None:

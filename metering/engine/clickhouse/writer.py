@@ -150,14 +150,41 @@ class ClickHouseWriter:
 
     # ------------------------------------------------------------------ duplicates
 
-    def stored_keys(self, keys: pa.Array) -> np.ndarray:
-        """Mask of the keys the events table holds already."""
+    def stored_keys(self, keys: pa.Array, *, content: np.ndarray | None = None, ts_us: np.ndarray | None = None) -> np.ndarray:
+        """Mask of the keys the events table holds already.
+
+        `content` marks content keys the intake made for these events (`h:` + the event's
+        time + a hash): such a key can be stored only on a row of that same time (or on a
+        row whose own key merely looks like one: `odd_key`), so they are looked for among
+        the rows of the write's time range only, which the table's minmax index on `ts`
+        narrows to the parts and granules that can hold them. Without it, a check would
+        read every stored key, and an import would slow down with every block it adds."""
         n = len(keys)
+        found = np.zeros(n, dtype=bool)
         if n == 0:
-            return np.zeros(0, dtype=bool)
+            return found
+        own = np.zeros(n, dtype=bool) if content is None else np.asarray(content, dtype=bool)
+        if own.any() and ts_us is not None:
+            idx = np.flatnonzero(own)
+            stamps = np.asarray(ts_us, dtype=np.int64)[idx]
+            lo, hi = int(stamps.min()), int(stamps.max())
+            where = (f"(ts BETWEEN fromUnixTimestamp64Micro(toInt64({lo}), 'UTC') AND "
+                     f"fromUnixTimestamp64Micro(toInt64({hi}), 'UTC') OR odd_key = 1)")
+            found[idx] = self._held(keys.take(pa.array(idx)) if len(idx) < n else keys, where)
+        else:
+            own[:] = False
+        rest = np.flatnonzero(~own)
+        if len(rest):
+            found[rest] = self._held(keys.take(pa.array(rest)) if len(rest) < n else keys, "1")
+        return found
+
+    def _held(self, keys: pa.Array, where: str) -> np.ndarray:
+        """Mask of these keys found among the rows matching `where`."""
+        n = len(keys)
         if n <= INLINE_KEYS:
             found = self.client.query_arrow(
-                f"SELECT DISTINCT idempotency_key AS k FROM {self.table} WHERE idempotency_key IN {{ks:Array(String)}}",
+                f"SELECT DISTINCT idempotency_key AS k FROM {self.table} "
+                f"WHERE {where} AND idempotency_key IN {{ks:Array(String)}}",
                 {"ks": keys.to_pylist()})
         else:
             pending = schema.table_name(self.database, f"pending_keys_{uuid.uuid4().hex}")
@@ -165,7 +192,8 @@ class ClickHouseWriter:
             try:
                 self.client.insert_arrow(pending, pa.table({"k": keys}))
                 found = self.client.query_arrow(
-                    f"SELECT DISTINCT idempotency_key AS k FROM {self.table} WHERE idempotency_key IN (SELECT k FROM {pending})")
+                    f"SELECT DISTINCT idempotency_key AS k FROM {self.table} "
+                    f"WHERE {where} AND idempotency_key IN (SELECT k FROM {pending})")
             finally:
                 self.client.command(f"DROP TABLE IF EXISTS {pending}")
         if found.num_rows == 0:
@@ -179,9 +207,11 @@ class ClickHouseWriter:
         """Store a batch (one INSERT), without duplicates; count it on its import."""
         keys = _plain(batch.key_text()) if len(batch) else pa.array([], pa.string())
         first = keymod.first_of_each(batch.k1, batch.k2)
+        # content keys the intake made (kept as null until written out)
+        content = batch.key.is_null().to_numpy(zero_copy_only=False) if len(batch) else np.zeros(0, dtype=bool)
         return self._write(
             _plain(batch.event_name), _plain(batch.customer_id), np.asarray(batch.ts_us, dtype=np.int64), keys,
-            _plain(batch.properties), first, batch.text, import_id=import_id, rejected=rejected,
+            _plain(batch.properties), first, batch.text, content=content, import_id=import_id, rejected=rejected,
             future_after_us=future_after_us)
 
     write_batch = store  # the embedded store's name for a bulk write (store.write_batch)
@@ -203,14 +233,16 @@ class ClickHouseWriter:
             future_after_us=future_after_us)
 
     def _write(self, names: pa.Array, customers: pa.Array, ts_us: np.ndarray, keys: pa.Array, props: pa.Array,
-               first: np.ndarray, text_of: Callable[[str], pa.Array], *, import_id: int | None, rejected: int,
-               future_after_us: int | None) -> Stored:
+               first: np.ndarray, text_of: Callable[[str], pa.Array], *, content: np.ndarray | None = None,
+               import_id: int | None, rejected: int, future_after_us: int | None) -> Stored:
         n = len(ts_us)
         future = 0 if future_after_us is None else int(np.count_nonzero(ts_us > future_after_us))
         with self._locked() as cur:
             candidates = np.flatnonzero(first)
             cand_keys = keys.take(pa.array(candidates, pa.int64())) if len(candidates) < n else keys
-            fresh = candidates[~self.stored_keys(cand_keys)] if len(candidates) else candidates
+            held = self.stored_keys(cand_keys, content=None if content is None else content[candidates],
+                                    ts_us=ts_us[candidates]) if len(candidates) else np.zeros(0, dtype=bool)
+            fresh = candidates[~held]
             added = len(fresh)
             seq0 = self._reserve(cur, added) if added else 0
             if import_id is not None:  # before the INSERT: a gone record stores nothing
