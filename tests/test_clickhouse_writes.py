@@ -348,3 +348,18 @@ def test_a_client_key_shaped_like_a_content_key_still_counts_as_stored(events_ur
     again = ingest.import_file(sql_engine, path)
     assert (again.accepted, again.duplicates) == (0, 3)
     assert len(stored_events(sql_engine)) == 3
+
+
+@pytest.mark.parametrize("near_rows", [0, writer_mod.NEAR_ROWS])
+def test_content_keys_are_found_whether_their_range_is_read_back_or_queried(events_url, sql_engine, tmp_path, monkeypatch,
+                                                                               near_rows):
+    """A write's content keys are matched against the stored rows of their time range: read
+    back when there are few (NEAR_ROWS), through the key query when there are more."""
+    monkeypatch.setattr(writer_mod, "NEAR_ROWS", near_rows)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(csv_text(40, bad=False))
+    second.write_text(csv_text(60, bad=False, start=20))  # 20 of the same events, 40 new ones
+    assert ingest.import_file(sql_engine, first).accepted == 40
+    result = ingest.import_file(sql_engine, second)
+    assert (result.accepted, result.duplicates) == (40, 20)
+    assert len(stored_events(sql_engine)) == 80 and raw_count(events_url) == 80
