@@ -21,6 +21,8 @@ _CONTENT_KEY = r"^h:[0-9a-f]{32}$"
 _HASH_A = "metering-key-a.1"  # 16 characters each: SipHash keys of the two halves
 _HASH_B = "metering-key-b.2"
 _CONTENT_HASH = "0123456789123456"  # pandas' default key: the content hash of contract §1
+# byte → its two lower-case hex digits, as the uint16 whose little-endian bytes they are
+_HEX_PAIRS = np.array([int.from_bytes(f"{i:02x}".encode(), "little") for i in range(256)], dtype="<u2")
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX[_c] = _i
@@ -44,7 +46,7 @@ def content_key_text(ts_us: np.ndarray, digest: np.ndarray) -> pa.Array:
     # 34 bytes a key, laid out as an Arrow string array's buffers directly (no object per key)
     data = np.empty((n, 34), dtype=np.uint8)
     data[:, 0], data[:, 1] = ord("h"), ord(":")
-    data[:, 2:] = np.frombuffer(both.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
+    data[:, 2:] = _HEX_PAIRS[both.view(np.uint8).reshape(n, 16)].view(np.uint8).reshape(n, 32)
     offsets = np.arange(0, 34 * (n + 1), 34, dtype=np.int64)
     if offsets[-1] < 2**31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
