@@ -299,24 +299,33 @@ class ClickHouseEvents:
     def _grouped(self, metric: MetricBase, start: Instant, end: Instant, customer_ids: Sequence[str] | None,
                  *, by_customer: bool) -> list[tuple[str | None, bool, dict[str, Any]]]:
         """(customer or None, is a label group, row) for the totals and, with group_by, the
-        label groups, in one scan (GROUPING SETS)."""
+        label groups, in one scan: `ROLLUP` aggregates the finest groups once and merges their
+        states into the totals (GROUPING SETS would aggregate every row once per set); the
+        partial levels it also makes (some labels only) are dropped."""
         labels = list(metric.group_by)
         keys = [f"g{i}" for i in range(len(labels))]
         base = ["cid"] if by_customer else []
         selected = self._selected(metric, start, end, customer_ids, labels=labels)
+        grouping = ""
         if labels:
-            sets = f"GROUPING SETS (({', '.join(base)}), ({', '.join(base + keys)}))"
-            grouping = f", grouping({', '.join(keys)}) AS gm"
+            sets = f"ROLLUP({', '.join(base + keys)})"
+            grouping = f", grouping({', '.join(keys)}) AS gm" + (", grouping(cid) AS gc" if base else "")
         else:
-            sets, grouping = (", ".join(base) if base else ""), ""
+            sets = ", ".join(base)
         group_by = f" GROUP BY {sets}" if sets else ""
         cols = ", ".join([*base, *keys]) + ", " if (base or keys) else ""
         query = f"SELECT {cols}{self._measures(metric)}{grouping} FROM ({selected}){group_by}"
+        none = (1 << len(keys)) - 1  # standard GROUPING: a bit is 0 where grouped by that label
         out = []
         for r in self._rows(query, _ids(customer_ids)):
             if not r["n"]:
                 continue  # a total over no rows (no GROUP BY): nothing matched
-            is_group = bool(labels) and r["gm"] == 0  # standard GROUPING: 0 = grouped by it
+            if labels:
+                if by_customer and r["gc"] != 0:
+                    continue  # ROLLUP's grand total: not asked for
+                if r["gm"] not in (0, none):
+                    continue  # some labels only
+            is_group = bool(labels) and r["gm"] == 0
             key = tuple(r[k] for k in keys) if is_group else ()
             row = self._row(metric, r, key)
             out.append((r["cid"] if by_customer else None, is_group, row))
