@@ -191,10 +191,10 @@ class ClickHouseEvents:
         cols = self._path_columns(needed)
         if cols is None:
             return self._from_json(metric, where, labels)
+        if not self._some_lack(cols):
+            return self._from_columns(metric, where, labels, cols)  # every row has them
         every = " AND ".join(f"{sql_ident(c.has)} = 1" for c in cols.values())
         fast = self._from_columns(metric, where + [every], labels, cols)
-        if not self._some_lack(cols):
-            return fast
         slow = self._from_json(metric, where + [f"NOT ({every})"], labels, low_cardinality=True)
         return f"SELECT * FROM ({fast}) UNION ALL SELECT * FROM ({slow})"
 
