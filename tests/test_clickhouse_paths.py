@@ -114,3 +114,56 @@ def test_a_source_that_cannot_be_altered_reads_the_json(events_url, sql_engine, 
     events = ClickHouseEvents(p.client, p.source, database=p.setting.database, keep=refuse)
     assert aggregate(events, METRIC) == reference(lines(30))
     assert paths.stored(p.client, p.setting.database) == {}
+
+
+def test_sums_of_integers_add_int64s_and_stay_exact(events_url, sql_engine, tmp_path):
+    """A path whose numbers are all Int64 integers is summed from its Int64 column (as
+    Int128): exact at the edges of Int64; one fraction, or one integer beyond Int64, sends the
+    sum back to Decimal256, with the same answer as the embedded engine either way."""
+    sum_metric = MetricCreate(name="S", code="s", unit="u", event_name="api", aggregation="sum", value_property="v")
+    values = [2**63 - 1, 2**63 - 1, -(2**63), "12", "1.0", True, None, 7]
+
+    def jsonl(vals: list, start: int = 0) -> str:
+        return "".join(json.dumps({"event_name": "api", "customer_id": f"c{i % 2}",
+                                   "timestamp": f"2026-10-01T00:{(start + i) // 60:02d}:{(start + i) % 60:02d}Z",
+                                   "properties": {"v": v}}) + "\n" for i, v in enumerate(vals))
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(jsonl(values))
+    ingest.import_file(sql_engine, path)
+    expected = aggregate(EventFrame.from_parsed(ingest.parse_jsonl(jsonl(values))), sum_metric)
+    assert aggregate(stored_events(sql_engine), sum_metric) == expected
+    assert expected.value == 2 * (2**63 - 1) - 2**63 + 12 + 1 + 7 and expected.skipped == 2
+    p = place(events_url)
+    cols = paths.columns_of("v")
+    assert paths.all_integers(p.client, p.setting.database, cols)
+    by_customer = stored_events(sql_engine).aggregate_by_customer(sum_metric)
+    assert by_customer == EventFrame.from_parsed(ingest.parse_jsonl(jsonl(values))).aggregate_by_customer(sum_metric)
+
+    more = values + ["0.5", 2**63]
+    path.write_text(jsonl(more[len(values):], start=len(values)))
+    ingest.import_file(sql_engine, path)
+    assert not paths.all_integers(p.client, p.setting.database, cols)
+    expected = aggregate(EventFrame.from_parsed(ingest.parse_jsonl(jsonl(more))), sum_metric)
+    assert aggregate(stored_events(sql_engine), sum_metric) == expected
+    assert expected.value == 2 * (2**63 - 1) - 2**63 + 12 + 1 + 7 + Decimal("0.5") + 2**63
+
+
+def test_path_columns_of_an_earlier_layout_are_filled_again(events_url, sql_engine, tmp_path):
+    """A table whose path columns were laid out by an earlier version (no Int64 columns, flag
+    `_h`) answers exactly: its rows lack this layout's flag, so they are filled again."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines(30))
+    ingest.import_file(sql_engine, path)
+    p = place(events_url)
+    table = f"`{p.setting.database}`.`events`"
+    for name in ("tokens", "model", "region.name"):
+        base = paths.columns_of(name).base
+        note = f"COMMENT 'path:{name}'"
+        for suffix, ddl in (("t", "LowCardinality(Nullable(String))"), ("n", "Nullable(Decimal256(18))"),
+                            ("s", "UInt8 DEFAULT 1"), ("h", "UInt8 DEFAULT 0")):
+            p.client.command(f"ALTER TABLE {table} ADD COLUMN `{base}_{suffix}` {ddl} {note}")
+        p.client.command(f"ALTER TABLE {table} UPDATE `{base}_h` = 1, `{base}_s` = 1 WHERE 1 SETTINGS mutations_sync = 2")
+    assert paths.stored(p.client, p.setting.database) == {}
+    assert aggregate(stored_events(sql_engine), METRIC) == reference(lines(30))
+    assert set(paths.stored(p.client, p.setting.database)) == {"tokens", "model", "region.name"}

@@ -6,11 +6,15 @@ costs a JSON parse (and for non-integers a regular-expression pass) per selected
 path a metric reads gets four columns here, named by a hash of the path (its text is the
 columns' COMMENT):
 
-* `p<h>_h UInt8 DEFAULT 0`: 1 where the row carries the path's values below. Rows stored
+* `p<h>_h2 UInt8 DEFAULT 0`: 1 where the row carries the path's values below (2: the layout). Rows stored
   before the path got its columns read 0 (ClickHouse fills an added column's default).
 * `p<h>_t LowCardinality(Nullable(String))`: the text form (filters, groups, unique_count).
 * `p<h>_n Nullable(Decimal256(18))`: the exact number (NULL unless the status is OK).
 * `p<h>_s UInt8`: the skip status (OK, MISSING, NOT_NUMBER, OUT_OF_RANGE).
+* `p<h>_i Nullable(Int64)`: the number when it is an integer that fits Int64, and
+  `p<h>_f UInt8` (with a minmax index): 1 where the number is OK but not such an integer. A
+  sum over a path with no `_f` row adds Int64s (as Int128: exact) instead of Decimal256s,
+  which reads a quarter of the bytes.
 
 The values are the embedded engine's own: the writer computes them with
 `EventBatch.text` / `columns.numbers` for every path the table has columns for. A path gets
@@ -35,12 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from metering.engine.clickhouse import schema, sql
 from metering.engine.clickhouse.connection import ClickHouseClient
-from metering.engine.columns import numbers
+from metering.engine.columns import OK, numbers
 
 _PREFIX = "path:"
+LAYOUT = 2  # of the path columns (1: without the Int64 columns)
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ class PathColumns:
 
     @property
     def has(self) -> str:
-        return f"{self.base}_h"
+        # the layout's number: a table whose path columns were laid out otherwise lacks this
+        # flag, so its rows are filled again with every column of this layout
+        return f"{self.base}_h{LAYOUT}"
 
     @property
     def text(self) -> str:
@@ -65,6 +73,17 @@ class PathColumns:
     @property
     def status(self) -> str:
         return f"{self.base}_s"
+
+    @property
+    def integer(self) -> str:
+        return f"{self.base}_i"
+
+    @property
+    def fraction(self) -> str:
+        return f"{self.base}_f"
+
+    def names(self) -> tuple[str, ...]:
+        return (self.has, self.text, self.number, self.status, self.integer, self.fraction)
 
 
 def columns_of(path: str) -> PathColumns:
@@ -80,9 +99,9 @@ def stored(client: ClickHouseClient, database: str, table: str = schema.EVENTS_T
     found: dict[str, PathColumns] = {}
     for r in rows:
         comment = r["comment"] or ""
-        if r["name"].endswith("_h") and comment.startswith(_PREFIX):
+        if comment.startswith(_PREFIX) and r["name"].endswith(f"_h{LAYOUT}"):
             cols = columns_of(comment[len(_PREFIX):])
-            if cols.base + "_h" == r["name"] and {cols.text, cols.number, cols.status} <= names:
+            if cols.has == r["name"] and set(cols.names()) <= names:
                 found[cols.path] = cols
     return found
 
@@ -96,8 +115,11 @@ def add_columns(client: ClickHouseClient, database: str, paths: Iterable[str]) -
         cols = columns_of(path)
         note = sql.lit(_PREFIX + path)
         for name, ddl in ((cols.text, "LowCardinality(Nullable(String))"), (cols.number, "Nullable(Decimal256(18))"),
-                          (cols.status, f"UInt8 DEFAULT {sql.MISSING}"), (cols.has, "UInt8 DEFAULT 0")):
+                          (cols.status, f"UInt8 DEFAULT {sql.MISSING}"), (cols.integer, "Nullable(Int64)"),
+                          (cols.fraction, "UInt8 DEFAULT 0"), (cols.has, "UInt8 DEFAULT 0")):
             client.command(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {schema.ident(name)} {ddl} COMMENT {note}")
+        client.command(f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS {schema.ident('idx_' + cols.fraction)} "
+                       f"{schema.ident(cols.fraction)} TYPE minmax GRANULARITY 1")
         added.append(cols)
     return added
 
@@ -109,7 +131,7 @@ def backfill(client: ClickHouseClient, database: str, paths: Sequence[PathColumn
         return
     table = schema.table_name(database)
     source = schema.events_source(database)
-    computed = {c for p in paths for c in (p.has, p.text, p.number, p.status)}
+    computed = {c for p in paths for c in p.names()}
     kept = [c for c in every if c not in computed and c != "keep_first"]
     rule = sql.Paths([p.path for p in paths])
     lacking = " OR ".join(f"{schema.ident(p.has)} = 0" for p in paths)
@@ -118,10 +140,15 @@ def backfill(client: ClickHouseClient, database: str, paths: Sequence[PathColumn
     for i, p in enumerate(paths):
         query = sql.select_layers(query, rule.number_layers(p.path))
         query = f"SELECT * EXCEPT (tr, st, val), st AS b{i}_s, val AS b{i}_n FROM ({query})"
+        # an integer that fits Int64: its text form read back as one and equal to the value
+        integer = (f"if(b{i}_s = {sql.OK} AND toDecimal256(toInt64OrNull(toString(b{i}_n)), {sql.SCALE}) = b{i}_n, "
+                   f"toInt64OrNull(toString(b{i}_n)), NULL)")
         outs += [f"toUInt8(1) AS {schema.ident(p.has)}", f"toLowCardinality({rule.name(p.path)}) AS {schema.ident(p.text)}",
-                 f"b{i}_n AS {schema.ident(p.number)}", f"toUInt8(b{i}_s) AS {schema.ident(p.status)}"]
+                 f"b{i}_n AS {schema.ident(p.number)}", f"toUInt8(b{i}_s) AS {schema.ident(p.status)}",
+                 f"{integer} AS {schema.ident(p.integer)}",
+                 f"toUInt8(b{i}_s = {sql.OK} AND {schema.ident(p.integer)} IS NULL) AS {schema.ident(p.fraction)}"]
     names = ", ".join(schema.ident(c) for c in kept)
-    targets = ", ".join([names, *(schema.ident(c) for p in paths for c in (p.has, p.text, p.number, p.status))])
+    targets = ", ".join([names, *(schema.ident(c) for p in paths for c in p.names())])
     client.command(
         f"INSERT INTO {table} ({targets}) SELECT {names}, {', '.join(outs)} FROM ({query}) "
         f"SETTINGS query_plan_merge_expressions = 0")
@@ -162,8 +189,24 @@ def values(paths: Iterable[PathColumns], text_of: Callable[[str], pa.Array], row
         if not whole:
             text = text.take(idx)
         number, status = numbers(text.dictionary_encode())
+        ok = np.asarray(status) == OK
+        # integers that fit Int64: an unchecked cast read back equal (fractions and larger values
+        # come back different)
+        ints = pc.cast(number, pa.int64(), safe=False)
+        exact = pc.fill_null(pc.equal(pc.cast(ints, number.type), number), False).to_numpy(zero_copy_only=False)
+        integral = ok & exact
         out[p.has] = pa.array(np.ones(len(rows), dtype=np.uint8))
         out[p.text] = text
         out[p.number] = number
         out[p.status] = pa.array(np.asarray(status, dtype=np.uint8))
+        out[p.integer] = pa.array(pc.fill_null(ints, 0).to_numpy(zero_copy_only=False), mask=~integral, type=pa.int64())
+        out[p.fraction] = pa.array((ok & ~exact).astype(np.uint8))
     return out
+
+
+def all_integers(client: ClickHouseClient, database: str, cols: PathColumns) -> bool:
+    """Whether every stored number at this path is an integer that fits Int64 (no `_f` row;
+    the minmax index on `_f` skips the granules without one)."""
+    rows = client.query_arrow(
+        f"SELECT 1 AS x FROM {schema.table_name(database)} WHERE {schema.ident(cols.fraction)} = 1 LIMIT 1").num_rows
+    return rows == 0

@@ -58,7 +58,6 @@ from metering.values import EXACT, normalized
 if TYPE_CHECKING:
     import pandas as pd
 
-_SKIPS = (MISSING, NOT_NUMBER, OUT_OF_RANGE)
 # Each aggregation over a group's rows (val: the exact value, st: its status, vt: its text form)
 _VALUE = {
     "count": "toDecimal256(count(), 0)",
@@ -81,6 +80,14 @@ _SETTINGS = "query_plan_merge_expressions = 0, force_grouping_standard_compatibi
 # conditions on the table's own columns are inside, where the index uses them.
 _FENCE = " LIMIT 9223372036854775807"
 _BROWSE_COLUMNS = ["ts_us", "event_name", "customer_id", "properties", "idempotency_key", "import_id"]
+
+
+def _value(agg: str, ints: bool) -> str:
+    """The aggregation's SQL; a sum of values that are all Int64 integers adds those (as
+    Int128, exact for any count of them) instead of their Decimal256 form."""
+    if ints and agg == "sum":
+        return "toDecimal256(ifNull(sum(toInt128(vi)), 0), 18)"
+    return _VALUE[agg]
 
 
 def _agg(metric: MetricBase) -> str:
@@ -181,22 +188,29 @@ class ClickHouseEvents:
 
     def _selected(self, metric: MetricBase, start: Instant = None, end: Instant = None,
                   customer_ids: Sequence[str] | None = None, *, labels: Sequence[str] = ()) -> str:
+        return self._selection(metric, start, end, customer_ids, labels=labels)[0]
+
+    def _selection(self, metric: MetricBase, start: Instant = None, end: Instant = None,
+                   customer_ids: Sequence[str] | None = None, *, labels: Sequence[str] = ()) -> tuple[str, bool]:
         """The metric's events as rows of: cid, tus (ts in µs), sq (seq), g0… (the label
         paths' text forms), vt (the value path's text form), st (skip status), val (the
-        exact value, sum/max/min/latest). Rows that carry the paths' columns read them; the
-        others (if any) read the JSON text by the same rules."""
+        exact value, sum/max/min/latest), and for `sum` vi (the value when it is an integer
+        that fits Int64). Rows that carry the paths' columns read them; the others (if any)
+        read the JSON text by the same rules. The flag says a sum may add vi alone (every
+        selected value is such an integer: see `paths`)."""
         path = value_path(metric)
         needed = list(dict.fromkeys([*metric.filters, *labels, *([path] if path is not None else [])]))
         where = self._conditions(metric, start, end, customer_ids)
         cols = self._path_columns(needed)
         if cols is None:
-            return self._from_json(metric, where, labels)
-        if not self._some_lack(cols):
-            return self._from_columns(metric, where, labels, cols)  # every row has them
+            return self._from_json(metric, where, labels), False
+        if not self._some_lack(cols):  # every row has them
+            ints = _agg(metric) == "sum" and pathcols.all_integers(self.client, self.database, cols[path])  # type: ignore[arg-type,index]
+            return self._from_columns(metric, where, labels, cols), ints
         every = " AND ".join(f"{sql_ident(c.has)} = 1" for c in cols.values())
         fast = self._from_columns(metric, where + [every], labels, cols)
         slow = self._from_json(metric, where + [f"NOT ({every})"], labels, low_cardinality=True)
-        return f"SELECT * FROM ({fast}) UNION ALL SELECT * FROM ({slow})"
+        return f"SELECT * FROM ({fast}) UNION ALL SELECT * FROM ({slow})", False
 
     def _some_lack(self, cols: dict[str, pathcols.PathColumns]) -> bool:
         """Whether any stored row lacks one of these paths' columns (a row stored by a writer
@@ -223,6 +237,8 @@ class ClickHouseEvents:
         elif agg != Aggregation.unique_count.value:
             c = cols[path]
             out += [f"{sql_ident(c.text)} AS vt", f"{sql_ident(c.status)} AS st", f"{sql_ident(c.number)} AS val"]
+            if agg == "sum":
+                out.append(f"{sql_ident(c.integer)} AS vi")
         else:
             c = cols[path]
             out += [f"{sql_ident(c.text)} AS vt", f"toUInt8(if(vt IS NULL, {MISSING}, {sql.OK})) AS st"]
@@ -261,25 +277,30 @@ class ClickHouseEvents:
             cols.append(f"toUInt8({sql.OK}) AS st")
         elif numeric:
             cols += [f"{name(path)} AS vt", "st", "val"]
+            if agg == "sum":
+                cols.append("CAST(NULL, 'Nullable(Int64)') AS vi")
         else:
             cols += [f"{name(path)} AS vt", f"toUInt8(if(vt IS NULL, {MISSING}, {sql.OK})) AS st"]
         return f"SELECT {', '.join(cols)} FROM ({query}){_FENCE}"
 
     @staticmethod
-    def _measures(metric: MetricBase) -> str:
-        """Per group: n (events), s1…s3 (skipped per reason), nv (events with a value),
-        v (the aggregate; NULL when there is none)."""
-        agg = _agg(metric)
-        value = _VALUE[agg]
-        skips = ", ".join(f"countIf(st = {c}) AS s{c}" for c in _SKIPS)
-        return f"count() AS n, {skips}, countIf(st = 0) AS nv, {value} AS v"
+    def _measures(metric: MetricBase, ints: bool = False) -> str:
+        """Per group: n (events), sk (skipped), m1 and m2 (the sums of the skip codes and of
+        their squares: with sk they give the count of each of the three reasons, see `_row`,
+        for less than three conditional counts cost), v (the aggregate; NULL when there is none)."""
+        return f"count() AS n, countIf(st != 0) AS sk, sum(st) AS m1, sum(st * st) AS m2, {_value(_agg(metric), ints)} AS v"
 
     @staticmethod
     def _row(metric: MetricBase, r: dict[str, Any], key: tuple) -> dict[str, Any]:
-        skip = {c: int(r[f"s{c}"]) for c in _SKIPS}
+        # codes 1, 2, 3 counted a, b, c times: sk = a+b+c, m1 = a+2b+3c, m2 = a+4b+9c
+        sk, m1, m2 = int(r["sk"]), int(r["m1"]), int(r["m2"])
+        c = (m2 - 3 * m1 + 2 * sk) // 2
+        b = m1 - sk - 2 * c
+        skip = {MISSING: sk - b - c, NOT_NUMBER: b, OUT_OF_RANGE: c}
         if _agg(metric) == Aggregation.unique_count.value:
             skip = {MISSING: skip[MISSING]}
-        value = r["v"] if int(r["nv"]) or _agg(metric) in ("count", "unique_count") else None
+        nv = int(r["n"]) - sk
+        value = r["v"] if nv or _agg(metric) in ("count", "unique_count") else None
         return {"key": key, "value": _dec(value), "events": int(r["n"]), "skip": skip}
 
     @staticmethod
@@ -305,7 +326,7 @@ class ClickHouseEvents:
         labels = list(metric.group_by)
         keys = [f"g{i}" for i in range(len(labels))]
         base = ["cid"] if by_customer else []
-        selected = self._selected(metric, start, end, customer_ids, labels=labels)
+        selected, ints = self._selection(metric, start, end, customer_ids, labels=labels)
         grouping = ""
         if labels:
             sets = f"ROLLUP({', '.join(base + keys)})"
@@ -314,7 +335,7 @@ class ClickHouseEvents:
             sets = ", ".join(base)
         group_by = f" GROUP BY {sets}" if sets else ""
         cols = ", ".join([*base, *keys]) + ", " if (base or keys) else ""
-        query = f"SELECT {cols}{self._measures(metric)}{grouping} FROM ({selected}){group_by}"
+        query = f"SELECT {cols}{self._measures(metric, ints)}{grouping} FROM ({selected}){group_by}"
         none = (1 << len(keys)) - 1  # standard GROUPING: a bit is 0 where grouped by that label
         out = []
         for r in self._rows(query, _ids(customer_ids)):
@@ -418,7 +439,7 @@ class ClickHouseEvents:
     # ------------------------------------------------------------------ contract §3
 
     def _chained(self, metric: MetricBase, chain: Sequence[Window], cids: Sequence[str], *,
-                 since_ever: bool = False) -> tuple[str, dict[str, Any]]:
+                 since_ever: bool = False) -> tuple[str, dict[str, Any], bool]:
         """The metric's events of these customers in a chain of windows, with pos (customer
         position in `cids`), b (window: the last one starting at or before the event) and
         inside (the event lies in its window's [start, end)). With `since_ever`, events
@@ -426,7 +447,7 @@ class ClickHouseEvents:
         starts = [int(to_us(s)) for s, _ in chain]  # type: ignore[arg-type]
         ends = [int(to_us(e)) for _, e in chain]  # type: ignore[arg-type]
         ids = list(dict.fromkeys(cids))
-        selected = self._selected(metric, None if since_ever else min(starts), max(ends), ids)
+        selected, ints = self._selection(metric, None if since_ever else min(starts), max(ends), ids)
         starts_sql = "[" + ",".join(f"toInt64({s})" for s in starts) + "]"
         ends_sql = "[" + ",".join(f"toInt64({e})" for e in ends) + "]"
         at = {c: p for p, c in enumerate(cids)}  # an id given twice: its last position
@@ -437,7 +458,7 @@ class ClickHouseEvents:
             f"FROM (SELECT *, {raw_b} AS rb FROM ({selected}))"
         )
         keep = "inside OR rb < 0" if since_ever else "inside"
-        return f"SELECT * FROM ({query}) WHERE pos >= 0 AND ({keep})", {"cids": ids, "cpos": [at[c] for c in ids]}
+        return f"SELECT * FROM ({query}) WHERE pos >= 0 AND ({keep})", {"cids": ids, "cpos": [at[c] for c in ids]}, ints
 
     def window_usage(self, metric: MetricBase, chain: Sequence[Window], customer_ids: Sequence[str], *,
                      since_ever: bool = False) -> WindowUsage:
@@ -448,9 +469,9 @@ class ClickHouseEvents:
         period_events = np.zeros((nc, nb), dtype=np.int64)
         if not nb or not nc:
             return WindowUsage(values, events, skipped, period_events)
-        rows_sql, params = self._chained(metric, chain, customer_ids, since_ever=since_ever)
+        rows_sql, params, ints = self._chained(metric, chain, customer_ids, since_ever=since_ever)
         agg = _agg(metric)
-        value = _VALUE[agg]
+        value = _value(agg, ints)
         query = (f"SELECT pos, b, count() AS n, countIf(inside) AS pn, countIf(st != 0) AS sk, "
                  f"countIf(st = 0) AS nv, {value} AS v FROM ({rows_sql}) GROUP BY pos, b")
         rows = self._rows(query, params)
@@ -488,7 +509,7 @@ class ClickHouseEvents:
         if not chain or not customer_ids:
             return {}
         limit = Decimal(limit)
-        rows_sql, params = self._chained(metric, chain, customer_ids)
+        rows_sql, params, _ = self._chained(metric, chain, customer_ids)
         # a count never passes 2^63 - 1: a larger limit is that (a longer literal reads as Float64)
         whole = min(max(int(limit.to_integral_value(rounding=ROUND_FLOOR)), 0), 2**63 - 1)
         cap = _limit18(limit)
@@ -547,10 +568,10 @@ class ClickHouseEvents:
 
         columns = ["day", "group", "value", "events", "skipped"]
         labels = [split_by] if split_by else []
-        selected = self._selected(metric, start, end, customer_ids, labels=labels)
+        selected, ints = self._selection(metric, start, end, customer_ids, labels=labels)
         keys = ", g0" if split_by else ""
         query = (f"SELECT intDiv(tus, 86400000000) - if(tus % 86400000000 < 0, 1, 0) AS day{keys}, "
-                 f"{self._measures(metric)} FROM ({selected}) GROUP BY day{keys} ORDER BY day{keys}")
+                 f"{self._measures(metric, ints)} FROM ({selected}) GROUP BY day{keys} ORDER BY day{keys}")
         rows = self._rows(query, _ids(customer_ids))
         if not rows:
             return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "group", "value") else "int64") for c in columns})
