@@ -3,11 +3,12 @@
 Reading a metric's paths from the properties' JSON text under the value rules (`sql.Paths`)
 costs a JSON parse (and for non-integers a regular-expression pass) per selected event: at
 10M events a preview took seconds. So, as the embedded engine keeps what a path became, each
-path a metric reads gets four columns here, named by a hash of the path (its text is the
+path a metric reads gets six columns here, named by a hash of the path (its text is the
 columns' COMMENT):
 
-* `p<h>_h2 UInt8 DEFAULT 0`: 1 where the row carries the path's values below (2: the layout). Rows stored
-  before the path got its columns read 0 (ClickHouse fills an added column's default).
+* `p<h>_h2 UInt8 DEFAULT 0`: 1 where the row carries the path's values below (2: the layout).
+  Rows stored before the path got its columns read 0 (ClickHouse fills an added column's
+  default), and so do rows whose columns an earlier layout wrote.
 * `p<h>_t LowCardinality(Nullable(String))`: the text form (filters, groups, unique_count).
 * `p<h>_n Nullable(Decimal256(18))`: the exact number (NULL unless the status is OK).
 * `p<h>_s UInt8`: the skip status (OK, MISSING, NOT_NUMBER, OUT_OF_RANGE).
