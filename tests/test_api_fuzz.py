@@ -70,6 +70,10 @@ def _app() -> Starlette:
 
 APP = _app()
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP)
+# The tests set the Authorization header themselves (or leave it out on purpose): a generated
+# one, or a negative case that drops it, is replaced by theirs, so a case negative only there
+# plus an undeclared query parameter that serializes away was reported as accepted bad data.
+schema.config.generation.update(with_security_parameters=False)
 
 
 @schema.parametrize()
