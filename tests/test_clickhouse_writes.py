@@ -363,3 +363,19 @@ def test_content_keys_are_found_whether_their_range_is_read_back_or_queried(even
     result = ingest.import_file(sql_engine, second)
     assert (result.accepted, result.duplicates) == (40, 20)
     assert len(stored_events(sql_engine)) == 80 and raw_count(events_url) == 80
+
+
+def test_a_table_without_odd_key_checks_every_stored_key(events_url, sql_engine, tmp_path):
+    """A table made by its owner without `odd_key` (whose user may not ALTER it): content keys
+    are checked against every stored row, and duplicates are still found."""
+    p = place(events_url)
+    p.client.command(f"ALTER TABLE `{p.setting.database}`.`events` DROP INDEX idx_odd_key")
+    p.client.command(f"ALTER TABLE `{p.setting.database}`.`events` DROP COLUMN odd_key")
+    writer = event_writer(sql_engine)
+    writer._odd_key = None  # noqa: SLF001 (as a fresh process would find the table)
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(30, bad=False))
+    assert ingest.import_file(sql_engine, path).accepted == 30
+    again = ingest.import_file(sql_engine, path)
+    assert (again.accepted, again.duplicates) == (0, 30)
+    assert writer._odd_key is False  # noqa: SLF001

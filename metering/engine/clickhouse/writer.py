@@ -125,6 +125,7 @@ class ClickHouseWriter:
         self.source = schema.events_source(self.database)
         self.sqlite = sql_engine.dialect.name == "sqlite"
         self._lock = threading.Lock()  # one write at a time in this process (then the SQL lock)
+        self._odd_key: bool | None = None
 
     # ------------------------------------------------------------------ the SQL store's lock
 
@@ -168,7 +169,7 @@ class ClickHouseWriter:
         if n == 0:
             return found
         own = np.zeros(n, dtype=bool) if content is None else np.asarray(content, dtype=bool)
-        if own.any() and ts_us is not None:
+        if own.any() and ts_us is not None and self._has_odd_key():
             idx = np.flatnonzero(own)
             stamps = np.asarray(ts_us, dtype=np.int64)[idx]
             lo, hi = int(stamps.min()), int(stamps.max())
@@ -189,6 +190,15 @@ class ClickHouseWriter:
         if len(rest):
             found[rest] = self._held(keys.take(pa.array(rest)) if len(rest) < n else keys, "1")
         return found
+
+    def _has_odd_key(self) -> bool:
+        """Whether the table has `odd_key` (a table made by its owner, whose user may not ALTER
+        it, may not: its keys are then checked against every stored row)."""
+        if self._odd_key is None:
+            self._odd_key = bool(self.client.query_arrow(
+                "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = 'odd_key'",
+                {"db": self.database, "t": schema.EVENTS_TABLE}).num_rows)
+        return self._odd_key
 
     def _held(self, keys: pa.Array, where: str) -> np.ndarray:
         """Mask of these keys found among the rows matching `where`."""
