@@ -106,3 +106,12 @@ def format_money(
     if exact:
         return format_currency(value, code, locale=locale, decimal_quantization=False)
     return format_currency(round_money(value, code), code, locale=locale)
+
+
+def format_signed_money(amount: Decimal, currency: str) -> str:
+    """+$12.00 / −$3.50 / $0.00: a difference against a baseline."""
+    if amount > 0:
+        return "+" + format_money(amount, currency)
+    if amount < 0:
+        return "−" + format_money(-amount, currency)
+    return format_money(amount, currency)

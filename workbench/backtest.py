@@ -40,7 +40,7 @@ from metering.backtest import analysis, reasons
 from metering.backtest.engine import MAX_PLANS
 from metering.backtest.months import label, parse
 from metering.engine import Events
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 from metering.plans import Plan
 from metering.preview import fmt, plural
 from metering.workspace import Workspace
@@ -49,7 +49,7 @@ from workbench import backtest_drafts as drafts_ui
 from workbench import state
 from workbench.backtest_letter import PRINT_CSS, letter_html
 from workbench.editor import md
-from workbench.invoices import choose_group, load_workspace, month_options, ordered_plans, signed_money
+from workbench.invoices import choose_group, load_workspace, month_options, ordered_plans
 
 K = "backtest:"
 PLANS = K + "plans"
@@ -97,10 +97,10 @@ def months_table(bt: backtest.Backtest, names: Mapping[str, str]) -> pd.DataFram
     rows = []
     for i, month in enumerate(bt.month_labels):
         row = [month, *[money(bt.month_totals[c][i], cur) for c in bt.codes]]
-        row += [signed_money(bt.month_totals[c][i] - bt.month_totals[base][i], cur) for c in bt.candidates]
+        row += [format_signed_money(bt.month_totals[c][i] - bt.month_totals[base][i], cur) for c in bt.candidates]
         rows.append(row)
     rows.append(["Total", *[money(bt.totals[c], cur) for c in bt.codes],
-                 *[signed_money(bt.change(c), cur) for c in bt.candidates]])
+                 *[format_signed_money(bt.change(c), cur) for c in bt.candidates]])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -141,13 +141,13 @@ def customers_table(bt: backtest.Backtest, names: Mapping[str, str]) -> pd.DataF
         row = [cid, *[money(bt.customer_totals[c][cid], cur) for c in bt.codes]]
         for c in bt.candidates:
             change, pct = bt.customer_changes[c][cid]
-            row += [signed_money(change, cur), percent_text(pct)]
+            row += [format_signed_money(change, cur), percent_text(pct)]
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
 
 def movers_table(movers: Sequence[analysis.Mover], currency: str) -> pd.DataFrame:
-    rows = [[m.customer_id, money(m.baseline, currency), money(m.total, currency), signed_money(m.change, currency),
+    rows = [[m.customer_id, money(m.baseline, currency), money(m.total, currency), format_signed_money(m.change, currency),
              percent_text(m.change_percent)] for m in movers]
     return pd.DataFrame(rows, columns=["Customer", "Baseline", "Plan", "Change", "Change %"])
 
@@ -156,7 +156,7 @@ def diff_table(diffs: Sequence[reasons.LineDiff], currency: str) -> pd.DataFrame
     """The two invoices line by line: amounts, difference and why."""
     amount = lambda v: "—" if v is None else money(v, currency)  # noqa: E731
     rows = [[d.description, analysis.KIND_LABELS[d.kind], amount(d.baseline), amount(d.candidate),
-             signed_money(d.difference, currency) if d.changed else "same", "; ".join(r.text for r in d.reasons)]
+             format_signed_money(d.difference, currency) if d.changed else "same", "; ".join(r.text for r in d.reasons)]
             for d in diffs]
     return pd.DataFrame(rows, columns=["Line", "Type", "Baseline", "Plan", "Difference", "Why"])
 
@@ -233,7 +233,7 @@ def _headline(bt: backtest.Backtest, names: Mapping[str, str], rails: Mapping[st
                 continue
             change, pct = bt.change(code), bt.change_percent(code)
             arrow = "up" if change > 0 else "down" if change < 0 else "off"  # the text starts with "−", not "-"
-            col.metric(names[code], money(bt.totals[code], cur), delta=f"{signed_money(change, cur)} ({percent_text(pct)})",
+            col.metric(names[code], money(bt.totals[code], cur), delta=f"{format_signed_money(change, cur)} ({percent_text(pct)})",
                        delta_color="off", delta_arrow=arrow)
         lines = []
         for code, rail in rails.items():
@@ -340,7 +340,7 @@ def _detail(bt: backtest.Backtest, names: Mapping[str, str]) -> None:
     base_inv, cand_inv = cells[period], bt.invoices_of(code, cid)[mi][period]
     st.markdown(f"**Invoices side by side** — {md(bt.month_labels[mi])}: {md(names[bt.baseline])} "
                 f"{money(base_inv.total, cur)} → {md(names[code])} {money(cand_inv.total, cur)} "
-                f"({signed_money(cand_inv.total - base_inv.total, cur)})")
+                f"({format_signed_money(cand_inv.total - base_inv.total, cur)})")
     df = diff_table(diffs, cur)
     st.dataframe(df, hide_index=True, key=K + "diff", width="stretch", height=min(35 * (len(df) + 1) + 3, 520),
                  column_config={**{c: st.column_config.TextColumn(c, alignment="right")

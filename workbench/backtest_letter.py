@@ -12,11 +12,10 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from datetime import timedelta
-from decimal import Decimal
 
 from metering.backtest import Backtest, percent
 from metering.backtest.months import bounds
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 
 LETTER_CLASS = "bt-letter"
 
@@ -73,14 +72,6 @@ LETTER_CSS = """
 """
 
 
-def _signed(amount: Decimal, currency: str) -> str:
-    if amount > 0:
-        return "+" + format_money(amount, currency)
-    if amount < 0:
-        return "−" + format_money(-amount, currency)
-    return format_money(amount, currency)
-
-
 def _span(bt: Backtest, joiner: str = " – ") -> str:
     first, _ = bounds(bt.months[0], bt.tz)
     _, last = bounds(bt.months[-1], bt.tz)
@@ -112,7 +103,7 @@ def letter_html(
     totals = {code: bt.customer_totals[code][customer] for code in bt.codes}
     total_row = "".join(f"<td>{e(format_money(totals[c], cur))}</td>" for c in bt.codes)
     diff_row = "".join(
-        f"<td>{'—' if c == reference else e(_signed(totals[c] - totals[reference], cur))}</td>" for c in bt.codes)
+        f"<td>{'—' if c == reference else e(format_signed_money(totals[c] - totals[reference], cur))}</td>" for c in bt.codes)
     notes = []
     for code in bt.codes:
         if code == reference:

@@ -40,7 +40,7 @@ from metering.billing import Window
 from metering.engine.columns import from_us
 from metering.engine.interface import Events
 from metering.invoices import Invoice, InvoiceLine
-from metering.money import currencies, format_money
+from metering.money import currencies, format_money, format_signed_money
 from metering.periods import parse_subscription_start
 from metering.plans import Plan
 from metering.preview import fmt, plural
@@ -62,15 +62,6 @@ DEFAULT_SELLER = "Your company"
 
 
 def money(amount: Decimal, currency: str) -> str:
-    return format_money(amount, currency)
-
-
-def signed_money(amount: Decimal, currency: str) -> str:
-    """+$12.00 / −$3.50 / $0.00: a difference against a baseline."""
-    if amount > 0:
-        return "+" + format_money(amount, currency)
-    if amount < 0:
-        return "−" + format_money(-amount, currency)
     return format_money(amount, currency)
 
 
@@ -253,11 +244,11 @@ def comparison_table(comparison: compare.Comparison) -> pd.DataFrame:
     for c in comparison.customers:
         row: dict[str, Any] = {"customer_id": c.customer_id}
         row.update({code: money(c.totals[code], cur) for code in comparison.plans})
-        row.update({col: signed_money(c.differences[code], cur) for col, code in zip(diff_cols, comparison.plans[1:])})
+        row.update({col: format_signed_money(c.differences[code], cur) for col, code in zip(diff_cols, comparison.plans[1:])})
         rows.append(row)
     total: dict[str, Any] = {"customer_id": "All customers"}
     total.update({code: money(comparison.totals[code], cur) for code in comparison.plans})
-    total.update({col: signed_money(comparison.differences[code], cur) for col, code in zip(diff_cols, comparison.plans[1:])})
+    total.update({col: format_signed_money(comparison.differences[code], cur) for col, code in zip(diff_cols, comparison.plans[1:])})
     rows.append(total)
     return pd.DataFrame(rows, columns=["customer_id", *comparison.plans, *diff_cols])
 
@@ -266,7 +257,7 @@ def comparison_long(comparison: compare.Comparison) -> pd.DataFrame:
     cur = comparison.currency
     rows = [
         {"customer_id": c.customer_id, "plan": code, "total": c.totals[code],
-         "total_text": money(c.totals[code], cur), "difference_text": signed_money(c.differences[code], cur)}
+         "total_text": money(c.totals[code], cur), "difference_text": format_signed_money(c.differences[code], cur)}
         for c in comparison.customers for code in comparison.plans
     ]
     return pd.DataFrame(rows, columns=["customer_id", "plan", "total", "total_text", "difference_text"])

@@ -12,9 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from metering import backtest
 from metering.backtest import analysis, reasons
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 from metering.notebook import charts
 from metering.notebook import html as h
 from metering.preview import fmt, plural
@@ -158,7 +157,7 @@ class BacktestResult:
             up, down, same = bt.counts(code)
             rail = self.guardrail(code)
             verdict = "passes" if rail.passed else f"fails: {plural(rail.count, 'customer')}"
-            summary.append((names[code], code, money(bt.totals[code]), _signed(bt.change(code), cur),
+            summary.append((names[code], code, money(bt.totals[code]), format_signed_money(bt.change(code), cur),
                             _pct(bt.change_percent(code)), f"{up} / {down} / {same}", verdict))
         head = (f"{plural(len(bt.customers), 'customer')} · {plural(len(bt.months), 'month')} "
                 f"({bt.month_labels[0]} to {bt.month_labels[-1]}) · guardrail: no customer pays more than "
@@ -171,16 +170,8 @@ class BacktestResult:
             parts.append(h.heading(f"{names[code]} ({code}) against {names[bt.baseline]}: median "
                                    f"{_pct(dist.median)}, 95th percentile {_pct(dist.p95)}", 5))
             ups, downs = self.movers(code, MOVERS)
-            rows = [(m.customer_id, money(m.baseline), money(m.total), _signed(m.change, cur), _pct(m.change_percent))
+            rows = [(m.customer_id, money(m.baseline), money(m.total), format_signed_money(m.change, cur), _pct(m.change_percent))
                     for m in [*ups, *downs]]
             if rows:
                 parts.append(h.table(["top movers", "baseline", code, "change", "change %"], rows, numeric=[1, 2, 3, 4]))
         return h.block(*parts)
-
-
-def _signed(amount: Decimal, currency: str) -> str:
-    if amount > 0:
-        return "+" + format_money(amount, currency)
-    if amount < 0:
-        return "−" + format_money(-amount, currency)
-    return format_money(amount, currency)

@@ -17,7 +17,7 @@ import pandas as pd
 from metering import compare, invoices
 from metering.billing import Window, iso
 from metering.invoices import Invoice
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 from metering.notebook import charts
 from metering.notebook import html as h
 from metering.plans import Plan
@@ -28,10 +28,6 @@ ZERO = Decimal(0)
 HTML_ROWS = 20
 SUMMARY_COLUMNS = ["customer_id", "plan", "period_start", "period_end", "currency", "subtotal", "credit", "total"]
 LINE_COLUMNS = ["customer_id", "plan", "kind", "description", "metric", "units", "amount", "exact"]
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return format_money(amount, currency)
 
 
 @dataclass(frozen=True)
@@ -114,11 +110,11 @@ class InvoiceView:
         rows = []
         for line in inv.lines:
             quantity = "" if line.kind == "base_fee" else f"{fmt(line.units)} {units.get(line.metric or '', '')}".strip()
-            rows.append((line.description, self._detail(line), quantity, _money(line.amount, cur)))
-        footer = [("Subtotal", "", "", _money(inv.subtotal, cur))]
+            rows.append((line.description, self._detail(line), quantity, format_money(line.amount, cur)))
+        footer = [("Subtotal", "", "", format_money(inv.subtotal, cur))]
         if inv.credit:
-            footer.append(("Included credit", "", "", "−" + _money(inv.credit, cur)))
-        footer.append(("Total", "", "", _money(inv.total, cur)))
+            footer.append(("Included credit", "", "", "−" + format_money(inv.credit, cur)))
+        footer.append(("Total", "", "", format_money(inv.total, cur)))
         title = f"Invoice · {inv.customer_id} · {name} ({inv.plan}) · {iso(inv.start)} to {iso(inv.end)} · {cur}"
         return h.block(h.heading(title), h.table(["description", "price", "quantity", "amount"], rows,
                                                  numeric=[2, 3], footer=footer))
@@ -193,11 +189,11 @@ class Invoices:
     def _repr_html_(self) -> str:
         if not self.invoices:
             return h.paragraph(f"No invoice for {self.label}: no customer has a billing period starting in it")
-        totals = " + ".join(_money(v, c) for c, v in self.totals.items())
+        totals = " + ".join(format_money(v, c) for c, v in self.totals.items())
         head = f"{plural(len(self.invoices), 'invoice')} for {self.label} · total {totals}"
         rows = [(i.customer_id, self.plans[i.plan].name if i.plan in self.plans else i.plan,
-                 f"{iso(i.start)} to {iso(i.end)}", _money(i.subtotal, i.currency), _money(i.credit, i.currency),
-                 _money(i.total, i.currency)) for i in self.invoices[:HTML_ROWS]]
+                 f"{iso(i.start)} to {iso(i.end)}", format_money(i.subtotal, i.currency), format_money(i.credit, i.currency),
+                 format_money(i.total, i.currency)) for i in self.invoices[:HTML_ROWS]]
         more = (h.paragraph(f"… and {len(self.invoices) - len(rows):,} more (to_pandas() has them all)")
                 if len(self.invoices) > len(rows) else "")
         return h.block(h.paragraph(head), h.table(["customer", "plan", "period", "subtotal", "credit", "total"], rows,
@@ -241,23 +237,15 @@ class Comparison:
     def _repr_html_(self) -> str:
         c = self.comparison
         cur = c.currency
-        rows = [(self.names.get(p, p), p, _money(c.totals[p], cur),
-                 "baseline" if p == c.baseline else _signed(c.differences[p], cur)) for p in c.plans]
+        rows = [(self.names.get(p, p), p, format_money(c.totals[p], cur),
+                 "baseline" if p == c.baseline else format_signed_money(c.differences[p], cur)) for p in c.plans]
         head = h.paragraph(f"{plural(len(c.customers), 'customer')} priced under {len(c.plans)} plans for {self.label}")
         ranked = sorted(c.customers, key=lambda r: (-max((abs(d) for d in r.differences.values()), default=ZERO),
                                                      r.customer_id))[:HTML_ROWS]
-        detail = [(r.customer_id, *(_money(r.totals[p], cur) for p in c.plans)) for r in ranked]
+        detail = [(r.customer_id, *(format_money(r.totals[p], cur) for p in c.plans)) for r in ranked]
         return h.block(head, h.table(["plan", "code", "total", "vs baseline"], rows, numeric=[2, 3]),
                        h.paragraph("Customers who move most:"),
                        h.table(["customer", *c.plans], detail, numeric=range(1, len(c.plans) + 1)))
-
-
-def _signed(amount: Decimal, currency: str) -> str:
-    if amount > 0:
-        return "+" + _money(amount, currency)
-    if amount < 0:
-        return "−" + _money(-amount, currency)
-    return _money(amount, currency)
 
 
 __all__ = ["Comparison", "InvoiceView", "Invoices"]

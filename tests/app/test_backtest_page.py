@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from metering import demo, backtest, plan_store
 from metering.backtest import analysis, reasons
 from metering.frame import EventFrame
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 from metering.plans import Plan
 from metering.workspace import workspace_from_store
 from tests.app.conftest import page
@@ -62,7 +62,7 @@ def test_totals_changes_and_guardrail_equal_the_engine(demo_engine: Engine) -> N
     assert shown["Starter · baseline"] == format_money(bt.totals["starter"], "USD")
     assert shown["Growth"] == format_money(bt.totals["growth"], "USD")
     assert shown["Scale"] == format_money(bt.totals["scale"], "USD")
-    assert deltas(at)["Growth"] == f"{wb.signed_money(bt.change('growth'), 'USD')} ({wb.percent_text(bt.change_percent('growth'))})"
+    assert deltas(at)["Growth"] == f"{format_signed_money(bt.change('growth'), 'USD')} ({wb.percent_text(bt.change_percent('growth'))})"
     rail = analysis.guardrail(bt, "growth", D(20))
     assert f"**Growth** fails: {rail.count} customers would pay more than +20 %" in at.error[0].value
     assert f"{len(bt.customers)} customers · 3 months ({FIRST} to {LAST})" in " ".join(c.value for c in at.caption)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from metering import compare, invoices, metrics, plan_store
 from metering.frame import EventFrame
-from metering.money import format_money
+from metering.money import format_money, format_signed_money
 from metering.workspace import workspace_from_store
 from tests.app.conftest import demo_months, page
 from workbench import invoices as wi
@@ -156,8 +156,8 @@ def test_plan_comparison_per_customer_and_in_total(demo_engine: Engine) -> None:
     (df,) = [d.value for d in at.dataframe if "growth vs starter" in d.value.columns]
     assert df["customer_id"].tolist() == [c.customer_id for c in result.customers] + ["All customers"]
     assert df["scale"].tolist()[:-1] == [format_money(c.totals["scale"], "USD") for c in result.customers]
-    assert df["growth vs starter"].tolist()[-1] == wi.signed_money(result.differences["growth"], "USD")
-    assert df["scale vs starter"].tolist()[0] == wi.signed_money(result.customers[0].differences["scale"], "USD")
+    assert df["growth vs starter"].tolist()[-1] == format_signed_money(result.differences["growth"], "USD")
+    assert df["scale vs starter"].tolist()[0] == format_signed_money(result.customers[0].differences["scale"], "USD")
 
     at.multiselect(key="invoices:compare").set_value(["growth"]).run()
     assert "Pick at least two plans" in " ".join(i.value for i in at.info)
