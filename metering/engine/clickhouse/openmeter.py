@@ -24,7 +24,7 @@ written: imports, the events API and deletes are refused with `ReadOnlyEvents`.
 from __future__ import annotations
 
 from metering.engine.clickhouse.connection import ClickHouseClient
-from metering.engine.clickhouse.schema import table_name
+from metering.engine.clickhouse.schema import columns, table_name
 from metering.engine.clickhouse.settings import EventsSetting, EventsUrlError
 from metering.engine.clickhouse.sql import lit
 from metering.engine.clickhouse.writer import ReadOnlyWriter
@@ -48,9 +48,7 @@ def source_sql(setting: EventsSetting) -> str:
 
 def check_table(client: ClickHouseClient, setting: EventsSetting) -> None:
     """Refuse, in one line, a table that is missing or not in OpenMeter's shape."""
-    rows = client.query_arrow(
-        "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
-        {"d": setting.database, "t": setting.table}).to_pylist()
+    rows = columns(client, setting.database, setting.table)
     where = f"{setting.database}.{setting.table}"
     if not rows:
         raise EventsUrlError(f"events URL {setting.shown()!r}: there is no table {where} to read OpenMeter events from")

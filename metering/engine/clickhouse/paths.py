@@ -92,10 +92,8 @@ def columns_of(path: str) -> PathColumns:
 
 
 def stored(client: ClickHouseClient, database: str, table: str = schema.EVENTS_TABLE) -> dict[str, PathColumns]:
-    """The paths the table has columns for (every one of the four present)."""
-    rows = client.query_arrow(
-        "SELECT name, comment FROM system.columns WHERE database = {db:String} AND table = {t:String}",
-        {"db": database, "t": table}).to_pylist()
+    """The paths the table has columns for (all six of this layout present)."""
+    rows = schema.columns(client, database, table)
     names = {r["name"] for r in rows}
     found: dict[str, PathColumns] = {}
     for r in rows:
@@ -167,12 +165,19 @@ def lacking(client: ClickHouseClient, database: str, paths: Sequence[str]) -> li
     return [c for i, c in enumerate(cols) if row[f"l{i}"]]
 
 
+def any_lacking(client: ClickHouseClient, database: str, cols: Iterable[PathColumns]) -> bool:
+    """Whether any stored row lacks one of these paths' columns. Reads only the flag columns,
+    without FINAL (a row that lacks them in any copy counts), and stops at the first: cheap
+    enough to ask on every read (`lacking` says which paths, for a backfill)."""
+    lack = " OR ".join(f"{schema.ident(c.has)} = 0" for c in cols)
+    rows = client.query_arrow(f"SELECT 1 AS x FROM {schema.table_name(database)} WHERE {lack} LIMIT 1").num_rows
+    return rows > 0
+
+
 def table_columns(client: ClickHouseClient, database: str, table: str = schema.EVENTS_TABLE) -> list[str]:
-    rows = client.query_arrow(
-        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
-        "AND default_kind NOT IN ('MATERIALIZED', 'ALIAS', 'EPHEMERAL') ORDER BY position",
-        {"db": database, "t": table}).to_pylist()
-    return [r["name"] for r in rows]
+    """The columns an INSERT writes (not the computed ones)."""
+    return [r["name"] for r in schema.columns(client, database, table)
+            if r["default_kind"] not in ("MATERIALIZED", "ALIAS", "EPHEMERAL")]
 
 
 def values(paths: Iterable[PathColumns], text_of: Callable[[str], pa.Array], rows: np.ndarray, n: int) -> dict[str, pa.Array]:

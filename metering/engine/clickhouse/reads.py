@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metering.engine.clickhouse import paths as pathcols
-from metering.engine.clickhouse import schema, sql
+from metering.engine.clickhouse import sql
 from metering.engine.clickhouse.schema import ident as sql_ident
 from metering.engine.clickhouse.connection import ClickHouseClient, ClickHouseError
 from metering.engine.columnar.aggregate import SKIP_REASONS, value_path
@@ -204,23 +204,14 @@ class ClickHouseEvents:
         cols = self._path_columns(needed)
         if cols is None:
             return self._from_json(metric, where, labels), False
-        if not self._some_lack(cols):  # every row has them
+        # every row has them: no JSON branch
+        if not pathcols.any_lacking(self.client, self.database, cols.values()):  # type: ignore[arg-type]
             ints = _agg(metric) == "sum" and pathcols.all_integers(self.client, self.database, cols[path])  # type: ignore[arg-type,index]
             return self._from_columns(metric, where, labels, cols), ints
         every = " AND ".join(f"{sql_ident(c.has)} = 1" for c in cols.values())
         fast = self._from_columns(metric, where + [every], labels, cols)
         slow = self._from_json(metric, where + [f"NOT ({every})"], labels, low_cardinality=True)
         return f"SELECT * FROM ({fast}) UNION ALL SELECT * FROM ({slow})", False
-
-    def _some_lack(self, cols: dict[str, pathcols.PathColumns]) -> bool:
-        """Whether any stored row lacks one of these paths' columns (a row stored by a writer
-        that did not know the path yet, or by another tool). Reads only the `h` columns,
-        without FINAL (a row that lacks them in any copy counts), so the JSON branch is left
-        out when nothing needs it (a few ms at 10M rows; asked on every read, never cached,
-        as any write may add such rows)."""
-        lack = " OR ".join(f"{sql_ident(c.has)} = 0" for c in cols.values())
-        table = schema.table_name(self.database)  # type: ignore[arg-type]
-        return bool(self._scalar(f"SELECT count() FROM (SELECT 1 FROM {table} WHERE {lack} LIMIT 1)"))
 
     def _from_columns(self, metric: MetricBase, where: list[str], labels: Sequence[str],
                       cols: dict[str, pathcols.PathColumns]) -> str:

@@ -100,6 +100,14 @@ def migrate(client: ClickHouseClient, database: str | None = None) -> None:
             pass  # no ALTER right on a table its owner made: the writer then checks every stored key
 
 
+def columns(client: ClickHouseClient, database: str, table: str = EVENTS_TABLE) -> list[dict[str, str]]:
+    """The table's columns in order: name, comment and default_kind ('' / DEFAULT /
+    MATERIALIZED / ALIAS / EPHEMERAL); none when there is no such table."""
+    return client.query_arrow(
+        "SELECT name, comment, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "ORDER BY position", {"db": database, "t": table}).to_pylist()
+
+
 def events_source(database: str) -> str:
     """The table expression reads use for the events table: deduplicated by FINAL (see above)."""
     return f"{table_name(database)} FINAL"

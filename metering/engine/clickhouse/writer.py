@@ -195,9 +195,7 @@ class ClickHouseWriter:
         """Whether the table has `odd_key` (a table made by its owner, whose user may not ALTER
         it, may not: its keys are then checked against every stored row)."""
         if self._odd_key is None:
-            self._odd_key = bool(self.client.query_arrow(
-                "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = 'odd_key'",
-                {"db": self.database, "t": schema.EVENTS_TABLE}).num_rows)
+            self._odd_key = any(c["name"] == "odd_key" for c in schema.columns(self.client, self.database))
         return self._odd_key
 
     def _held(self, keys: pa.Array, where: str) -> np.ndarray:
