@@ -96,18 +96,19 @@ def _metric(workspace: Workspace, code: str) -> MetricBase:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    engine = store.make_engine()
+    refused = read_only_reason(engine)
+    if refused:  # events read from OpenMeter's table: nothing is imported here
+        raise UsageError(refused)
+    prepare = store.block_preparer(engine)
     opened = []
     for path in args.files:  # open every file first: an unreadable one stores nothing at all
-        blocks = ingest.iter_events(path)
+        blocks = ingest.iter_events(path, prepare=prepare)
         try:
             first = next(blocks, None)  # checks the whole file's text, reads its first block
         except ingest.UnreadableFile as exc:
             raise UsageError(f"{path}: {exc}") from None
         opened.append((path, itertools.chain([first] if first is not None else [], blocks)))
-    engine = store.make_engine()
-    refused = read_only_reason(engine)
-    if refused:  # events read from OpenMeter's table: nothing is imported here
-        raise UsageError(refused)
     total = {"accepted": 0, "duplicates": 0, "rejected": 0, "future": 0, "errors": []}
     for path, blocks in opened:
         result = ingest.store_blocks(engine, blocks, source=path)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from metering import ingest, simulate
+from metering import ingest, simulate, store
 from metering.ingest import ImportResult, ParsedEvents, UnreadableFile
 
 __all__ = [
@@ -102,7 +102,7 @@ def import_path(
     share of the file read. Raises UnreadableFile before anything is stored."""
     label = name or Path(path).name
     size = max(os.path.getsize(path), 1)
-    blocks = ingest.iter_events(str(path), name=label, chunk_bytes=chunk_bytes)
+    blocks = ingest.iter_events(str(path), name=label, chunk_bytes=chunk_bytes, prepare=store.block_preparer(engine))
     return _import_blocks(engine, blocks, source=source or label, size=size, on_progress=on_progress)
 
 
@@ -119,7 +119,7 @@ def import_bytes(
 
     Raises `UnreadableFile` before anything is stored (not even an import record) when the
     file cannot be read at all."""
-    blocks = ingest.iter_events(data, name=name, chunk_bytes=chunk_bytes)
+    blocks = ingest.iter_events(data, name=name, chunk_bytes=chunk_bytes, prepare=store.block_preparer(engine))
     return _import_blocks(engine, blocks, source=source or name, size=max(len(data), 1), on_progress=on_progress)
 
 

@@ -413,23 +413,28 @@ def parse_csv(text: str) -> ParsedEvents:
     return _parse_csv_block(text.encode(), header, first_line=header_lines + 1, skip=header_lines)
 
 
-def _parse_csv_block(data: bytes, header: list[str], *, first_line: int, skip: int) -> ParsedEvents:
+def _parse_csv_block(
+    data: bytes | memoryview, header: list[str], *, first_line: int, skip: int, breaks: int | None = None
+) -> ParsedEvents:
     """Records of a block of CSV lines (the header's `skip` lines first, if it holds them);
-    `first_line` is the file line of the block's first record line."""
-    fast = _read_csv_arrow(data, header, skip=skip)
+    `first_line` is the file line of the block's first record line; `breaks` its line breaks,
+    if counted already."""
+    fast = _read_csv_arrow(data, header, skip=skip, breaks=breaks)
     if fast is not None:
         columns, n = fast
         lines = np.arange(first_line, first_line + n)
         early: dict[int, RowError] = {}
-        blank = np.ones(n, dtype=bool)
-        for column in columns.values():
-            blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
+        # a row is blank only if its event name is: the other cells are looked at only then
+        blank = pc.equal(pc.utf8_trim_whitespace(columns["event_name"]), "").to_numpy(zero_copy_only=False)
+        if blank.any():
+            for column in columns.values():
+                blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
         if blank.any():  # rows of blank cells only are not rows (as the Python reader says)
             keep = pa.array(np.flatnonzero(~blank))
             columns = {name: column.take(keep) for name, column in columns.items()}
             lines, n = lines[~blank], int(np.count_nonzero(~blank))
     else:
-        columns, lines, early = _read_csv_python(data.decode("utf-8"), header, skip=skip, first_line=first_line)
+        columns, lines, early = _read_csv_python(str(data, "utf-8"), header, skip=skip, first_line=first_line)
         n = len(lines)
     props, shredded = _csv_properties(columns, header, lines, early, n)
     empty = pa.array([""] * n, type=pa.string()) if "idempotency_key" not in columns else columns["idempotency_key"]
@@ -444,11 +449,15 @@ def _csv_header_lines(text: str) -> tuple[list[str], int]:
     return header, reader.line_num
 
 
-def _read_csv_arrow(data: bytes, header: list[str], *, skip: int = 1) -> tuple[dict[str, pa.Array], int] | None:
+def _read_csv_arrow(
+    data: bytes | memoryview, header: list[str], *, skip: int = 1, breaks: int | None = None
+) -> tuple[dict[str, pa.Array], int] | None:
     """The fast path (Arrow's multi-threaded reader), taken only when each line is one record:
     then line numbers simply count up. Otherwise (blank lines, values spanning lines, rows of
     the wrong width) the Python reader below numbers every record exactly."""
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if breaks is None:
+        breaks = bytes(data).count(b"\n")
+    lines = breaks + (0 if data[-1:] == b"\n" else 1)
     invalid: list[int] = []
 
     def on_invalid(row: Any) -> str:
@@ -457,7 +466,7 @@ def _read_csv_arrow(data: bytes, header: list[str], *, skip: int = 1) -> tuple[d
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)),  # no copy of a block's view
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=skip, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -895,11 +904,17 @@ def read_events(source: str | Path | bytes, *, name: str | None = None) -> Parse
 
 
 def iter_events(
-    source: str | Path | bytes, *, name: str | None = None, chunk_bytes: int | None = None
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    chunk_bytes: int | None = None,
+    prepare: Callable[[EventBatch], None] | None = None,
 ) -> Iterator[ParsedEvents]:
     """A file's events a block at a time (CSV and JSON Lines stream; a JSON document is read
     whole). Raises UnreadableFile before the first block when the file cannot be read at all,
-    so a caller that stores blocks as they come stores nothing from such a file."""
+    so a caller that stores blocks as they come stores nothing from such a file. `prepare`
+    (the events writer's, see store.block_preparer) runs on each CSV block on its parsing
+    thread."""
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     opened = _open(source, label)
@@ -917,7 +932,7 @@ def iter_events(
             return
         if not stripped:
             raise UnreadableFile(f"{label} is empty")
-        yield from _csv_blocks(stream, head, chunk_bytes)
+        yield from _csv_blocks(stream, head, chunk_bytes, prepare)
 
 
 def _open(source: str | Path | bytes, label: str) -> IO[bytes]:
@@ -981,36 +996,52 @@ def _read_all(stream: IO[bytes]) -> str:
     return stream.read().decode("utf-8")
 
 
-def _line_blocks(stream: IO[bytes], chunk_bytes: int, *, csv_quotes: bool) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of whole lines with the number of the block's first line and the file position
-    after the block. For CSV a block ends only where the quotes are balanced (a quoted value
-    may hold line breaks)."""
+def _line_blocks(stream: IO[bytes], chunk_bytes: int, *, csv_quotes: bool) -> Iterator[tuple[memoryview, int, int, int]]:
+    """Blocks of whole lines with the number of the block's first line, the file position
+    after the block and the block's line breaks. For CSV a block ends only where the quotes
+    are balanced (a quoted value may hold line breaks). Each block is read into a buffer of its own and handed on as a view
+    of it (the part of a line cut off at its end starts the next buffer): the file's bytes are
+    copied once, not three times."""
     line = 1
     carry = b""
     position = stream.tell()
     while True:
-        block = stream.read(chunk_bytes)
-        data = carry + block
-        if not block:
-            if data:
-                yield data, line, position + len(data)
+        buf = bytearray(len(carry) + chunk_bytes)
+        buf[: len(carry)] = carry
+        got = _read_into(stream, memoryview(buf)[len(carry):])
+        size = len(carry) + got
+        if not got:
+            if size:
+                yield memoryview(buf)[:size], line, position + size, buf.count(b"\n", 0, size)
             return
-        cut = _block_end(data, csv_quotes)
+        cut = _block_end(buf, size, csv_quotes)
         if cut <= 0:
-            carry = data
+            carry = bytes(buf[:size])
             continue
-        out, carry = data[:cut], data[cut:]
-        position += len(out)
-        yield out, line, position
-        line += out.count(b"\n")
+        carry = bytes(buf[cut:size])
+        position += cut
+        breaks = buf.count(b"\n", 0, cut)
+        yield memoryview(buf)[:cut], line, position, breaks
+        line += breaks
 
 
-def _block_end(data: bytes, csv_quotes: bool) -> int:
-    cut = data.rfind(b"\n") + 1
+def _read_into(stream: IO[bytes], view: memoryview) -> int:
+    """Fill `view` from the stream as far as it goes; the bytes read."""
+    done = 0
+    while done < len(view):
+        got = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _block_end(data: bytearray, size: int, csv_quotes: bool) -> int:
+    cut = data.rfind(b"\n", 0, size) + 1
     if not csv_quotes or cut == 0 or data.count(b'"', 0, cut) % 2 == 0:
         return cut
     # Odd quotes before the last line break: end at the last break outside quotes.
-    arr = np.frombuffer(data, dtype=np.uint8)
+    arr = np.frombuffer(data, dtype=np.uint8, count=size)
     inside = np.bitwise_xor.accumulate(arr == 34, dtype=np.uint8)
     breaks = np.flatnonzero((arr == 10) & (inside == 0))
     return int(breaks[-1]) + 1 if len(breaks) else 0
@@ -1019,22 +1050,26 @@ def _block_end(data: bytes, csv_quotes: bool) -> int:
 PARSE_THREADS = 2  # CSV blocks parsed at once (Arrow's kernels run without the GIL)
 
 
-def _csv_blocks(stream: IO[bytes], head: str, chunk_bytes: int) -> Iterator[ParsedEvents]:
+def _csv_blocks(
+    stream: IO[bytes], head: str, chunk_bytes: int, prepare: Callable[[EventBatch], None] | None = None
+) -> Iterator[ParsedEvents]:
     """Parsed blocks in file order; the next blocks are parsed on other threads while the
     caller stores this one (at most PARSE_THREADS blocks ahead, so memory stays bounded)."""
     header, header_lines = _csv_header_lines(head)
 
-    def parse(data: bytes, line: int, position: int, first: bool) -> ParsedEvents:
+    def parse(data: memoryview, line: int, position: int, breaks: int, first: bool) -> ParsedEvents:
         skip = header_lines if first else 0
-        parsed = _parse_csv_block(data, header, first_line=line + skip, skip=skip)
+        parsed = _parse_csv_block(data, header, first_line=line + skip, skip=skip, breaks=breaks)
         parsed.position = position
+        if prepare is not None:
+            prepare(parsed.batch)
         return parsed
 
     with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="metering-parse") as pool:
         ahead: deque[Future[ParsedEvents]] = deque()
         try:
-            for i, (data, line, position) in enumerate(_line_blocks(stream, chunk_bytes, csv_quotes=True)):
-                ahead.append(pool.submit(parse, data, line, position, i == 0))
+            for i, (data, line, position, breaks) in enumerate(_line_blocks(stream, chunk_bytes, csv_quotes=True)):
+                ahead.append(pool.submit(parse, data, line, position, breaks, i == 0))
                 if len(ahead) >= PARSE_THREADS:
                     yield ahead.popleft().result()
             while ahead:
@@ -1046,8 +1081,8 @@ def _csv_blocks(stream: IO[bytes], head: str, chunk_bytes: int) -> Iterator[Pars
 
 def _jsonl_blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[ParsedEvents]:
     first = True
-    for data, line, position in _line_blocks(stream, chunk_bytes, csv_quotes=False):
-        parsed = parse_jsonl(data.decode("utf-8"), first_line=line, whole=first and len(data) < chunk_bytes)
+    for data, line, position, _ in _line_blocks(stream, chunk_bytes, csv_quotes=False):
+        parsed = parse_jsonl(str(data, "utf-8"), first_line=line, whole=first and len(data) < chunk_bytes)
         parsed.position = position
         yield parsed
         first = False
@@ -1100,4 +1135,4 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     """Read and store one file a block at a time; raises UnreadableFile (storing nothing) if it
     cannot be read at all."""
     label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
-    return store_blocks(engine, iter_events(source, name=name), source=label)
+    return store_blocks(engine, iter_events(source, name=name, prepare=store.block_preparer(engine)), source=label)

@@ -10,7 +10,7 @@ one (metering.engine.clickhouse). The functions below are the ways in.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,13 @@ def events(engine: Engine) -> EventWriter:
     from metering.engine import event_writer
 
     return event_writer(engine)
+
+
+def block_preparer(engine: Engine) -> Callable[[EventBatch], None] | None:
+    """What the events writer does to a parsed block before the block's turn to be stored,
+    on the thread that parsed it (ingest.iter_events(prepare=…)): the ClickHouse writer writes
+    content keys out as text there, off the thread that stores blocks one after another."""
+    return getattr(events(engine), "prepare", None)
 
 
 def new_import(engine: Engine, source: str, *, finished: bool = False) -> int:

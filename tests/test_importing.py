@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from metering import importing, ingest, simulate, store
@@ -152,3 +154,36 @@ def test_simulated_frames_store_what_their_csv_file_would(engine, tmp_path):
 
     again = importing.import_frames(engine, frames, source="simulation: again")
     assert (again.accepted, again.duplicates) == (0, result.accepted)
+
+
+# Cells that stress block cuts: quoted values holding line breaks and commas, lines longer
+# than a block, blank rows (Unicode whitespace too), bad timestamps.
+_cell = st.one_of(st.just('"x\ny"'), st.sampled_from(["a", "", " ", "\u00a0", '"p,q"', "b" * 90, '""', '"\n\n"']))
+_row = st.one_of(
+    st.tuples(st.sampled_from(["e", "e.x", "", " ", "bad name"]), st.sampled_from(["c1", "c2", "", "\u2003"]),
+              st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-02T03:04:05.5Z", "nope", ""]), _cell)
+    .map(lambda r: ",".join(r)),
+    st.sampled_from(["", " , , , ", "\u00a0,\u00a0,\u00a0,\u00a0"]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(_row, max_size=25), chunk=st.sampled_from([7, 40, 97, 4096]))
+@example(rows=['e,c1,2026-01-01T00:00:00Z,"x\ny"'] * 3, chunk=40)
+def test_block_by_block_reads_equal_one_read_for_any_cut(rows, chunk):
+    """However a CSV file is cut into blocks (quoted line breaks, lines longer than a block,
+    blank rows), the events, duplicates and row errors (with their lines) are those of reading
+    it whole."""
+    data = ("event_name,customer_id,timestamp,note\n" + "\n".join(rows) + "\n").encode()
+    try:
+        whole = ingest.read_events(data, name="f.csv")
+    except UnreadableFile as exc:
+        with pytest.raises(UnreadableFile) as again:
+            list(ingest.iter_events(data, name="f.csv", chunk_bytes=chunk))
+        assert str(again.value) == str(exc)
+        return
+    blocks = list(ingest.iter_events(data, name="f.csv", chunk_bytes=chunk))
+    got_errors = sorted((e.line, e.field, e.reason) for b in blocks for e in b.errors)
+    assert got_errors == sorted((e.line, e.field, e.reason) for e in whole.errors)
+    assert [r for b in blocks for r in b.rows()] == whole.rows()
+    assert [n for b in blocks for n in b.lines] == whole.lines

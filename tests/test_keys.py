@@ -47,3 +47,30 @@ def test_chosen_keys_hash_apart_and_repeat_the_same():
     sorted_keys = keys.SortedKeys.build(*a)
     found = sorted_keys.contains(*keys.key_ids(pa.array(["order-2", "order-3"])))
     assert found.tolist() == [True, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=30))
+def test_hashes_of_utf8_bytes_equal_pandas_hashes_of_the_texts(texts):
+    """The content digest and client-key numbers hash Arrow's UTF-8 bytes directly; they must
+    stay the SipHash of each text that every stored key was made with."""
+    import pandas as pd
+
+    arr = pa.array(texts, type=pa.string())
+    objects = np.array(texts, dtype=object)
+    assert keys.content_digest(arr).tolist() == pd.util.hash_array(
+        objects, categorize=False, hash_key="0123456789123456").tolist()
+    plain = [t for t in texts if not t.startswith("h:")]
+    k1, k2 = keys.key_ids(pa.array(plain, type=pa.string()))
+    assert k1.tolist() == pd.util.hash_array(np.array(plain, dtype=object), categorize=False,
+                                             hash_key="metering-key-a.1").tolist()
+    assert k2.tolist() == pd.util.hash_array(np.array(plain, dtype=object), categorize=False,
+                                             hash_key="metering-key-b.2").tolist()
+
+
+def test_content_keys_are_the_ones_they_have_always_been():
+    # pinned (made before the hashing read UTF-8 bytes): a changed hash would make a
+    # re-import add every stored event again
+    assert ingest.content_key("llm.tokens", "cus_0817", 1_790_812_800_111_000,
+                              '{"model":"claude-sonnet","region":"us-east","tokens":174}') == "h:40065cbc18cf519802fd916ef055464c"
+    assert ingest.content_key("é", "cüs", 0, '{"a":"😀"}') == "h:4000000000000000e0d91f2bd16525ad"

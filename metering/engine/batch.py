@@ -214,6 +214,7 @@ class EventBatch:
     complete: bool = True
     lines: np.ndarray | None = None
     seq: np.ndarray | None = None  # store order, when already stored (buffer rows)
+    _key_text: pa.Array | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ts_us)
@@ -236,10 +237,13 @@ class EventBatch:
         return resolve(path, self.paths.keys(), self.null_paths, self.complete, self.paths.__getitem__, len(self))
 
     def key_text(self) -> pa.Array:
-        """The idempotency keys as text (content keys are kept as null until asked for)."""
+        """The idempotency keys as text (content keys are kept as null until asked for; written
+        out once)."""
         from metering.engine.keys import key_text
 
-        return key_text(self.key, self.k1, self.k2)
+        if self._key_text is None:
+            self._key_text = key_text(self.key, self.k1, self.k2)
+        return self._key_text
 
     def path_names(self) -> list[str]:
         """The dot paths of the shredded columns (leaves), for suggestions."""

@@ -236,6 +236,11 @@ class ClickHouseWriter:
 
     write_batch = store  # the embedded store's name for a bulk write (store.write_batch)
 
+    @staticmethod
+    def prepare(batch: EventBatch) -> None:
+        """What `store` needs of a batch that needs no lock: its keys as text (store.block_preparer)."""
+        batch.key_text()
+
     def insert_rows(self, rows: Sequence[EventRow], *, import_id: int | None, rejected: int = 0,
                     future_after_us: int | None = None) -> Stored:
         """Store rows (event_name, customer_id, ts_us, key, properties JSON): the API's path."""
@@ -269,13 +274,15 @@ class ClickHouseWriter:
                 self._count_import(cur, import_id, added, n - added, rejected, future)
             if added:
                 idx = pa.array(fresh, pa.int64())
-                new_keys = keys.take(idx)
+                # an import of new events keeps every row: no copy of every column then
+                pick = (lambda a: a) if added == n else (lambda a: a.take(idx))
+                new_keys = pick(keys)
                 data = pa.table({
-                    "event_name": names.take(idx),
-                    "customer_id": customers.take(idx),
-                    "ts": pa.array(ts_us[fresh], type=pa.timestamp("us", tz="UTC")),
+                    "event_name": pick(names),
+                    "customer_id": pick(customers),
+                    "ts": pa.array(ts_us if added == n else ts_us[fresh], type=pa.timestamp("us", tz="UTC")),
                     "idempotency_key": new_keys,
-                    "properties": props.take(idx),
+                    "properties": pick(props),
                     "import_id": pa.array(np.full(added, import_id, dtype=np.int64), pa.int64()) if import_id is not None
                     else pa.nulls(added, pa.int64()),
                     "seq": pa.array(seq0 + np.arange(added, dtype=np.uint64), pa.uint64()),
