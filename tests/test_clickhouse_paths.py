@@ -54,6 +54,10 @@ def test_a_metrics_paths_get_columns_and_later_writes_fill_them(events_url, sql_
     assert answer == reference(lines(70)) and answer.skipped > 0 and len(answer.groups) == 3
     assert set(paths.stored(p.client, p.setting.database)) == {"tokens", "model", "region.name"}
     assert counts(events_url) == (70, 70) and raw_count(events_url) == 70  # written again, then merged
+    codec = p.client.query_arrow(
+        "SELECT compression_codec AS c FROM system.columns WHERE database = {db:String} AND name = {n:String}",
+        {"db": p.setting.database, "n": paths.columns_of("tokens").integer}).to_pylist()
+    assert "T64" in codec[0]["c"]  # small integers stored in the bits they use (sums read less)
 
     second = tmp_path / "b.jsonl"
     second.write_text(lines(30, start=70))
