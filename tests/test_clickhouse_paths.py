@@ -74,6 +74,27 @@ def test_a_metrics_paths_get_columns_and_later_writes_fill_them(events_url, sql_
                                  if i % 5 in (0, 1) and i % 3 in (0, 1)) + Decimal("2.5")
 
 
+def test_integer_columns_an_earlier_version_added_get_the_t64_codec(events_url, sql_engine, tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines(40))
+    ingest.import_file(sql_engine, path)
+    before = aggregate(stored_events(sql_engine), METRIC)
+    p = place(events_url)
+    column = paths.columns_of("tokens").integer
+
+    def codec() -> str:
+        return p.client.query_arrow(
+            "SELECT compression_codec AS c FROM system.columns WHERE database = {db:String} AND name = {n:String}",
+            {"db": p.setting.database, "n": column}).to_pylist()[0]["c"]
+
+    p.client.command(f"ALTER TABLE {p.setting.database}.events MODIFY COLUMN `{column}` CODEC(LZ4)")  # as before
+    assert "T64" not in codec()
+    paths.upgrade(p.client, p.setting.database)  # what opening the events does
+    assert "T64" in codec()
+    p.client.command(f"OPTIMIZE TABLE {p.setting.database}.events FINAL")
+    assert aggregate(stored_events(sql_engine), METRIC) == before
+
+
 def test_rows_without_the_columns_are_read_from_the_json(events_url, sql_engine, tmp_path):
     """Rows a writer stored without the columns (one that did not know the path yet) answer
     the same, read through the JSON rules, beside rows that have them."""

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metering.engine.clickhouse import schema, sql
-from metering.engine.clickhouse.connection import ClickHouseClient
+from metering.engine.clickhouse.connection import ClickHouseClient, ClickHouseError
 from metering.engine.columns import OK, numbers
 
 _PREFIX = "path:"
@@ -108,6 +108,20 @@ def stored(client: ClickHouseClient, database: str, table: str = schema.EVENTS_T
 # T64 first drops the high bits the column's values never use (usage counts are small), so
 # LZ4 then has a quarter of the bytes: a sum over 10M rows read 16 ms instead of 56 ms here.
 _INT64 = "Nullable(Int64) CODEC(T64, LZ4)"
+
+
+def upgrade(client: ClickHouseClient, database: str) -> None:
+    """Give the integer columns an earlier version added without it the T64 codec. Metadata
+    only: parts written from now on, merges included, use it; no data is rewritten now. A
+    user who may not ALTER the table keeps the codec it has (the answers are the same)."""
+    for r in schema.columns(client, database):
+        if (r["name"].endswith("_i") and (r["comment"] or "").startswith(_PREFIX)
+                and "T64" not in (r["compression_codec"] or "")):
+            try:
+                client.command(f"ALTER TABLE {schema.table_name(database)} MODIFY COLUMN "
+                               f"{schema.ident(r['name'])} CODEC(T64, LZ4)")
+            except ClickHouseError:
+                return
 
 
 def add_columns(client: ClickHouseClient, database: str, paths: Iterable[str]) -> list[PathColumns]:

@@ -101,10 +101,11 @@ def migrate(client: ClickHouseClient, database: str | None = None) -> None:
 
 
 def columns(client: ClickHouseClient, database: str, table: str = EVENTS_TABLE) -> list[dict[str, str]]:
-    """The table's columns in order: name, comment and default_kind ('' / DEFAULT /
+    """The table's columns in order: name, comment, compression_codec ('' for the default) and
+    default_kind ('' / DEFAULT /
     MATERIALIZED / ALIAS / EPHEMERAL); none when there is no such table."""
     return client.query_arrow(
-        "SELECT name, comment, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "SELECT name, comment, compression_codec, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String} "
         "ORDER BY position", {"db": database, "t": table}).to_pylist()
 
 

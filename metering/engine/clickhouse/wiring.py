@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from metering.engine.clickhouse import schema
+from metering.engine.clickhouse import paths, schema
 from metering.engine.clickhouse.connection import ChdbClient, ClickHouseClient, ClickHouseError, ServerClient
 from metering.engine.clickhouse.settings import EventsSetting
 from metering.engine.interface import EventWriter, Events
@@ -95,6 +95,7 @@ def place_for(setting: EventsSetting) -> EventsPlace:
                 source = source_sql(setting)
             else:
                 schema.migrate(client, setting.database)
+                paths.upgrade(client, setting.database)
                 _keep_insert_hashes(client, setting.database)
                 source = schema.events_source(setting.database)
             found = _places[setting.key] = EventsPlace(setting, client, source)
