@@ -999,9 +999,9 @@ def _read_all(stream: IO[bytes]) -> str:
 def _line_blocks(stream: IO[bytes], chunk_bytes: int, *, csv_quotes: bool) -> Iterator[tuple[memoryview, int, int, int]]:
     """Blocks of whole lines with the number of the block's first line, the file position
     after the block and the block's line breaks. For CSV a block ends only where the quotes
-    are balanced (a quoted value may hold line breaks). Each block is read into a buffer of its own and handed on as a view
-    of it (the part of a line cut off at its end starts the next buffer): the file's bytes are
-    copied once, not three times."""
+    are balanced (a quoted value may hold line breaks). Each block is read into a buffer of
+    its own and handed on as a view of it (the part of a line cut off at its end starts the
+    next buffer): the file's bytes are copied once, not three times."""
     line = 1
     carry = b""
     position = stream.tell()
