@@ -191,9 +191,9 @@ def test_block_by_block_reads_equal_one_read_for_any_cut(rows, chunk):
 
 def test_the_writers_prepare_runs_on_every_csv_block():
     """`prepare` (store.block_preparer: the ClickHouse writer's key texts) sees each parsed
-    CSV block before the block is handed on, and every event of the file once."""
+    CSV block before the block is handed on."""
     data = (SAMPLES / "llm_tokens.csv").read_bytes()
     seen: list[int] = []
     blocks = list(ingest.iter_events(data, name="llm_tokens.csv", chunk_bytes=20_000,
                                      prepare=lambda batch: seen.append(len(batch))))
-    assert len(blocks) > 3 and seen == [len(b.batch) for b in blocks]
+    assert len(blocks) > 3 and sorted(seen) == sorted(len(b.batch) for b in blocks)  # on parsing threads
