@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from metering import ingest, simulate, store
+from metering.engine.batch import EventBatch
 from metering.ingest import ImportResult, ParsedEvents, UnreadableFile
 
 __all__ = [
@@ -152,12 +153,14 @@ def parse_frames(frames: Sequence[pd.DataFrame]) -> ParsedEvents:
     return parsed
 
 
-def _frame_blocks(frames: Sequence[pd.DataFrame]) -> Iterator[ParsedEvents]:
+def _frame_blocks(
+    frames: Sequence[pd.DataFrame], prepare: Callable[[EventBatch], None] | None = None
+) -> Iterator[ParsedEvents]:
     with tempfile.TemporaryDirectory(prefix="metering-sim-") as tmp:
         for i, df in enumerate(frames):
             path = Path(tmp) / f"simulation-{i}.csv"
             simulate.to_csv(df, path)
-            yield from ingest.iter_events(str(path), name=path.name)
+            yield from ingest.iter_events(str(path), name=path.name, prepare=prepare)
             os.unlink(path)
 
 
@@ -172,7 +175,7 @@ def import_frames(
     total = sum(len(f) for f in frames)
     _notify(on_progress, "parsed", 0, total)
     result = ingest.store_blocks(
-        engine, _frame_blocks(frames), source=source, on_block=lambda read, _: _notify(on_progress, "storing", read, total)
+        engine, _frame_blocks(frames, store.block_preparer(engine)), source=source, on_block=lambda read, _: _notify(on_progress, "storing", read, total)
     )
     _notify(on_progress, "done", total, total)
     return result

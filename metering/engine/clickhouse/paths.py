@@ -107,7 +107,8 @@ def stored(client: ClickHouseClient, database: str, table: str = schema.EVENTS_T
 
 # T64 first drops the high bits the column's values never use (usage counts are small), so
 # LZ4 then has a quarter of the bytes: a sum over 10M rows read 16 ms instead of 56 ms here.
-_INT64 = "Nullable(Int64) CODEC(T64, LZ4)"
+_INT64_CODEC = "CODEC(T64, LZ4)"
+_INT64 = f"Nullable(Int64) {_INT64_CODEC}"
 
 
 def upgrade(client: ClickHouseClient, database: str) -> None:
@@ -119,7 +120,7 @@ def upgrade(client: ClickHouseClient, database: str) -> None:
                 and "T64" not in (r["compression_codec"] or "")):
             try:
                 client.command(f"ALTER TABLE {schema.table_name(database)} MODIFY COLUMN "
-                               f"{schema.ident(r['name'])} CODEC(T64, LZ4)")
+                               f"{schema.ident(r['name'])} {_INT64_CODEC}")
             except ClickHouseError:
                 return
 

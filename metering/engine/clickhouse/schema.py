@@ -102,11 +102,12 @@ def migrate(client: ClickHouseClient, database: str | None = None) -> None:
 
 def columns(client: ClickHouseClient, database: str, table: str = EVENTS_TABLE) -> list[dict[str, str]]:
     """The table's columns in order: name, comment, compression_codec ('' for the default) and
-    default_kind ('' / DEFAULT /
-    MATERIALIZED / ALIAS / EPHEMERAL); none when there is no such table."""
+    default_kind ('' / DEFAULT / MATERIALIZED / ALIAS / EPHEMERAL); none when there is no such
+    table."""
     return client.query_arrow(
-        "SELECT name, comment, compression_codec, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String} "
-        "ORDER BY position", {"db": database, "t": table}).to_pylist()
+        "SELECT name, comment, compression_codec, default_kind FROM system.columns "
+        "WHERE database = {db:String} AND table = {t:String} ORDER BY position",
+        {"db": database, "t": table}).to_pylist()
 
 
 def events_source(database: str) -> str:
